@@ -1,0 +1,25 @@
+# The two commands for a fresh machine (each does all the set-up it needs):
+#   make run    set up, fetch the assets, execute every notebook (profile cpu) into runs/<timestamp>/
+#   make test   set up, fetch the assets, run the test suite (notebooks in the smoke profile)
+PROFILE ?= cpu
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test setup assets lint clean-runs
+
+run: setup assets
+	@start=$$(date +%s); $(VENV)/bin/acg2vec-lab run --profile $(PROFILE); code=$$?; \
+	echo "make run: $$(( $$(date +%s) - start )) s"; exit $$code
+
+test: setup assets
+	@start=$$(date +%s); $(PY) -m pytest $(PYTEST_ARGS); code=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s"; exit $$code
+
+setup:
+	@bash scripts/setup.sh
+
+assets: setup
+	@$(VENV)/bin/acg2vec-lab assets fetch --all
+
+clean-runs:
+	rm -rf runs/

@@ -1,0 +1,123 @@
+"""Profiles and per-model JSON configs validated by dataclass schemas.
+
+One switch, the profile, picks every model's variant, in one place (:data:`PROFILE_VARIANTS`):
+
+* ``smoke`` -> ``tiny.json``: tiny replicas that keep every layer type; CI runs these.
+* ``cpu``   -> ``small.json``: small but meaningful runs on 2 CPU cores (the main job's default).
+* ``full``  -> ``full.json``: the paper-scale configuration, meant for a GPU.
+
+A config file lives at ``acg2vec_lab/configs/<model>/<variant>.json`` and names its schema, a
+dataclass, as ``"schema": "module.path:ClassName"``. Unknown keys are rejected, so a typo in a JSON
+file fails loudly instead of silently falling back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+from acg2vec_lab.paths import CONFIGS_DIR
+
+PROFILES = ("smoke", "cpu", "full")
+PROFILE_VARIANTS = {"smoke": "tiny", "cpu": "small", "full": "full"}
+DEFAULT_PROFILE = "cpu"
+
+
+class ConfigError(ValueError):
+    """A config file or profile that cannot be used; the message names the file and the problem."""
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is known, else raise :class:`ConfigError` listing the valid ones."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return profile
+
+
+def current_profile(profile: str | None = None) -> str:
+    """The profile in force: the argument, else ``$ACG2VEC_PROFILE``, else ``cpu``."""
+    return check_profile(profile or os.environ.get("ACG2VEC_PROFILE") or DEFAULT_PROFILE)
+
+
+def variant_for(profile: str | None = None) -> str:
+    """The config variant file name (without ``.json``) that ``profile`` selects."""
+    return PROFILE_VARIANTS[current_profile(profile)]
+
+
+def models_with_configs() -> list[str]:
+    """Names of every model that has a config folder."""
+    return sorted(p.name for p in CONFIGS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def config_path(model: str, variant: str) -> Path:
+    path = CONFIGS_DIR / model / f"{variant}.json"
+    if not path.is_file():
+        known = ", ".join(models_with_configs())
+        raise ConfigError(f"no config {path} (model {model!r}, variant {variant!r}); models with configs: {known}")
+    return path
+
+
+def _import_schema(spec: str, path: Path) -> type:
+    module_name, _, class_name = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{path}: schema {spec!r} cannot be imported ({exc})") from exc
+    if not dataclasses.is_dataclass(cls):
+        raise ConfigError(f"{path}: schema {spec!r} is not a dataclass")
+    return cls
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``values``, rejecting unknown keys and recursing into nested dataclasses."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected an object for {cls.__name__}, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints.get(name)
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = from_dict(hint, value, f"{where}.{name}")
+        elif isinstance(value, list) and (hint is tuple or typing.get_origin(hint) is tuple):
+            value = tuple(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def load_config(model: str, profile: str | None = None, *, variant: str | None = None, **overrides: Any) -> Any:
+    """Load ``configs/<model>/<variant>.json`` into its schema dataclass.
+
+    Args:
+        model: config folder name, e.g. ``"deepdanbooru"``.
+        profile: ``smoke`` / ``cpu`` / ``full``; picks the variant unless ``variant`` is given.
+        variant: explicit variant file name (``tiny``, ``small``, ``full``, or any other file there).
+        **overrides: field values replacing those from the file (checked like the file's keys).
+    """
+    variant = variant or variant_for(profile)
+    path = config_path(model, variant)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    spec = raw.pop("schema", None)
+    raw.pop("comment", None)  # free-text documentation inside the JSON file
+    if not spec:
+        raise ConfigError(f"{path}: missing the \"schema\" key naming its dataclass (module:Class)")
+    raw.update(overrides)
+    return from_dict(_import_schema(spec, path), raw, str(path))
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (for logs, checkpoints and the run record)."""
+    return dataclasses.asdict(cfg)

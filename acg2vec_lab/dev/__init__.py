@@ -1,0 +1,1 @@
+"""Maintainer tools (notebook building and hygiene); not needed to run the workbook."""
