@@ -1,0 +1,1 @@
+"""Model implementations of the ACG2vec family, one sub-package per model."""

@@ -1,0 +1,103 @@
+"""Configuration of a DeepDanbooru tagger (architecture, tags, input size, training recipe).
+
+The architecture is either one of DeepDanbooru's named variants (``resnet_custom_v1`` ... ``v4``,
+``resnet_152``; their filter/repeat sizes are in :data:`VARIANTS`) or ``"custom"`` with explicit
+``filter_sizes`` / ``repeat_sizes`` (the tiny and small profiles). Stage ``i`` has
+``1 + repeat_sizes[i]`` bottleneck blocks of width ``filter_sizes[i]`` (bottleneck = width // 4); the
+stem has ``stem_filters`` (default ``filter_sizes[0] // 4``) 7x7/2 filters.
+
+The training fields mirror DeepDanbooru's ``project.json`` (``models.md`` section 1.6); they are used
+by the training code, not by the architecture builders.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+# name -> (filter_sizes, repeat_sizes, head); head "conv_gap" = 1x1 conv + GAP, "dense" = AvgPool(7)+Flatten+Dense
+VARIANTS: dict[str, tuple[tuple[int, ...], tuple[int, ...], str]] = {
+    "resnet_custom_v1": ((256, 512, 1024, 2048, 4096), (2, 7, 35, 2, 2), "conv_gap"),
+    "resnet_custom_v2": ((256, 512, 1024, 1024, 1024, 2048), (2, 7, 40, 16, 16, 6), "conv_gap"),
+    "resnet_custom_v3": ((256, 512, 1024, 1024, 2048, 4096), (2, 7, 19, 19, 2, 2), "conv_gap"),
+    "resnet_custom_v4": ((256, 512, 1024, 1024, 1024, 2048), (2, 7, 10, 10, 10, 2), "conv_gap"),
+    "resnet_152": ((256, 512, 1024, 2048), (2, 7, 35, 2), "dense"),
+}
+
+EMBEDDING_CUTS = ("activation_96", "add_43")
+
+
+@dataclasses.dataclass
+class DeepDanbooruConfig:
+    """One DeepDanbooru model: architecture, tag count, input size and the project.json training recipe.
+
+    Attributes:
+        variant: a key of :data:`VARIANTS` or ``"custom"`` (then ``filter_sizes``/``repeat_sizes`` are required).
+        filter_sizes: output width of each stage (``custom`` only; must be None for named variants).
+        repeat_sizes: identity blocks after each stage's projection block (``custom`` only).
+        stem_filters: 7x7 stem width; None = ``filter_sizes[0] // 4`` as in DeepDanbooru.
+        head: ``"conv_gap"`` (v1-v4) or ``"dense"`` (resnet_152); None = the variant's head.
+        n_tags: number of sigmoid outputs (9176 for the v3-20211112 release).
+        image_size: square input side in pixels (512 for the released models).
+        embedding_cut: illust2vec cut point, ``"activation_96"`` (README) or ``"add_43"`` (code).
+        l2_normalize: L2-normalise the illust2vec embedding.
+        minibatch_size ... mixed_precision: DeepDanbooru ``project.json`` training fields.
+        minimum_tag_count: tags rarer than this in the training split are dropped from the vocabulary.
+        max_train_images: cap on training images (None = all).
+        threshold_general / threshold_character: default per-category tagging thresholds.
+    """
+
+    variant: str = "resnet_custom_v3"
+    filter_sizes: tuple[int, ...] | None = None
+    repeat_sizes: tuple[int, ...] | None = None
+    stem_filters: int | None = None
+    head: str | None = None
+    n_tags: int = 9176
+    image_size: int = 512
+    embedding_cut: str = "activation_96"
+    l2_normalize: bool = False
+    # training recipe (DeepDanbooru project.json names)
+    minibatch_size: int = 32
+    epoch_count: int = 10
+    learning_rate: float = 0.001
+    optimizer: str = "adam"
+    loss: str = "binary_crossentropy"
+    rotation_range: tuple[float, float] = (0.0, 360.0)
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    shift_range: tuple[float, float] = (-0.1, 0.1)
+    mixed_precision: bool = False
+    minimum_tag_count: int = 20
+    max_train_images: int | None = None
+    threshold_general: float = 0.35
+    threshold_character: float = 0.85
+
+    def __post_init__(self) -> None:
+        if self.variant == "custom":
+            if not self.filter_sizes or not self.repeat_sizes:
+                raise ValueError("variant 'custom' needs filter_sizes and repeat_sizes")
+        elif self.variant in VARIANTS:
+            if self.filter_sizes is not None or self.repeat_sizes is not None:
+                raise ValueError(f"variant {self.variant!r} fixes filter/repeat sizes; use variant 'custom' to set them")
+        else:
+            raise ValueError(f"unknown variant {self.variant!r}; choose one of {sorted(VARIANTS)} or 'custom'")
+        if len(self.stages()[0]) != len(self.stages()[1]):
+            raise ValueError("filter_sizes and repeat_sizes must have the same length")
+        if self.embedding_cut not in EMBEDDING_CUTS:
+            raise ValueError(f"embedding_cut must be one of {EMBEDDING_CUTS}, got {self.embedding_cut!r}")
+        if self.head_kind() not in ("conv_gap", "dense"):
+            raise ValueError(f"head must be 'conv_gap' or 'dense', got {self.head!r}")
+        if any(f % 4 for f in self.stages()[0]):
+            raise ValueError(f"every filter size must be divisible by 4 (bottleneck = width // 4): {self.stages()[0]}")
+
+    def stages(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``(filter_sizes, repeat_sizes)`` in force (from the variant table or the explicit fields)."""
+        if self.variant == "custom":
+            return tuple(self.filter_sizes), tuple(self.repeat_sizes)  # type: ignore[arg-type]
+        fs, rs, _ = VARIANTS[self.variant]
+        return fs, rs
+
+    def head_kind(self) -> str:
+        if self.head is not None:
+            return self.head
+        return "conv_gap" if self.variant == "custom" else VARIANTS[self.variant][2]
+
+    def stem_width(self) -> int:
+        return self.stem_filters or self.stages()[0][0] // 4
