@@ -1,0 +1,1 @@
+"""DCLIP: CLIP fine-tuned on captions built from Danbooru tags."""
