@@ -1,0 +1,148 @@
+"""Image preprocessing for DeepDanbooru-style taggers, and the alternatives other consumers use.
+
+All functions take a PIL RGB image and return ``(H, W, 3)`` float32 in [0, 1] (HWC, RGB).
+
+* ``"deepdanbooru"`` — the original's evaluation path (``load_image_for_evaluate``): TensorFlow AREA
+  resize that keeps the aspect ratio and fits inside the box (upsizing small images too), then an
+  affine warp that only re-centres the image on the ``W x H`` canvas with bilinear interpolation
+  (order 1) and ``mode="edge"`` (border pixels replicated), then ``/ 255``. The centring offset can
+  be half a pixel, which the bilinear warp blends, exactly as the original does.
+* ``"stretch"`` — bilinear resize to ``W x H`` ignoring the aspect ratio (ACG2vec's TF-Serving models;
+  TorchDeepDanbooru's ``test.py`` does the same with PIL).
+* ``"a1111"`` — stable-diffusion-webui's "resize and fill": fit inside with LANCZOS, paste centred on
+  integer offsets, fill the empty bands by stretching the outermost row/column.
+
+:func:`augment` is the training-time variant (random scale, rotation, shift in the same warp).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+MODES = ("deepdanbooru", "stretch", "a1111")
+
+
+def fit_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """``tf.image.resize(preserve_aspect_ratio=True)``'s output size: scale by the smaller ratio, round."""
+    scale = min(box_h / height, box_w / width)
+    return max(int(round(width * scale)), 1), max(int(round(height * scale)), 1)
+
+
+def area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """TensorFlow's AREA resize of an ``(h, w, 3)`` array to ``(height, width, 3)`` float32 (0-255 range kept)."""
+    import tensorflow as tf
+
+    return tf.image.resize(image, (height, width), method="area").numpy().astype(np.float32)
+
+
+def _affine(src_w: int, src_h: int, dst_w: int, dst_h: int, scale: float = 1.0, rotation: float = 0.0,
+            shift: tuple[float, float] = (0.0, 0.0)):
+    """Source->destination transform: centre the source at the origin, scale, rotate, shift, recentre."""
+    from skimage.transform import AffineTransform
+
+    t = AffineTransform(translation=(-src_w * 0.5, -src_h * 0.5))
+    if scale != 1.0:
+        t = t + AffineTransform(scale=(scale, scale))
+    if rotation:
+        t = t + AffineTransform(rotation=math.radians(rotation))
+    if shift != (0.0, 0.0):
+        t = t + AffineTransform(translation=(dst_w * shift[0], dst_h * shift[1]))
+    return t + AffineTransform(translation=(dst_w * 0.5, dst_h * 0.5))
+
+
+def warp_to_canvas(image: np.ndarray, width: int, height: int, scale: float = 1.0, rotation: float = 0.0,
+                   shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Place ``image`` (float, any range) on a ``height x width`` canvas: bilinear, edge-replicated border."""
+    from skimage.transform import warp
+
+    t = _affine(image.shape[1], image.shape[0], width, height, scale, rotation, shift)
+    return warp(image, t.inverse, output_shape=(height, width), order=1, mode="edge",
+                preserve_range=True).astype(np.float32)
+
+
+def deepdanbooru_eval(image: Any, size: tuple[int, int]) -> np.ndarray:
+    """The original evaluation preprocessing. ``size`` is ``(height, width)``; returns HWC float32 in [0, 1]."""
+    height, width = size
+    arr = np.asarray(image.convert("RGB"), dtype=np.float32)
+    new_w, new_h = fit_size(arr.shape[1], arr.shape[0], width, height)
+    resized = area_resize(arr, new_w, new_h)
+    return warp_to_canvas(resized, width, height) / 255.0
+
+
+def stretch(image: Any, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize to exactly ``size`` = (height, width), aspect not kept; [0, 1]."""
+    from PIL import Image
+
+    height, width = size
+    out = image.convert("RGB").resize((width, height), Image.BILINEAR)
+    return np.asarray(out, dtype=np.float32) / 255.0
+
+
+def a1111_fill(image: Any, size: tuple[int, int]) -> np.ndarray:
+    """A1111 "resize and fill": fit inside (LANCZOS), centre, stretch the edge rows/columns into the bands."""
+    from PIL import Image
+
+    height, width = size
+    img = image.convert("RGB")
+    ratio, src_ratio = width / height, img.width / img.height
+    if ratio < src_ratio:  # image is wider: fit width, bands above and below
+        src_w, src_h = width, max(img.height * width // img.width, 1)
+    else:
+        src_w, src_h = max(img.width * height // img.height, 1), height
+    resized = img.resize((src_w, src_h), Image.LANCZOS)
+    canvas = Image.new("RGB", (width, height))
+    left, top = width // 2 - src_w // 2, height // 2 - src_h // 2
+    canvas.paste(resized, (left, top))
+    if top > 0:
+        canvas.paste(resized.crop((0, 0, src_w, 1)).resize((src_w, top)), (left, 0))
+    bottom = height - (top + src_h)
+    if bottom > 0:
+        canvas.paste(resized.crop((0, src_h - 1, src_w, src_h)).resize((src_w, bottom)), (left, top + src_h))
+    if left > 0:
+        canvas.paste(resized.crop((0, 0, 1, src_h)).resize((left, src_h)), (0, top))
+    right = width - (left + src_w)
+    if right > 0:
+        canvas.paste(resized.crop((src_w - 1, 0, src_w, src_h)).resize((right, src_h)), (left + src_w, top))
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+def preprocess_image(image: Any, size: tuple[int, int], mode: str = "deepdanbooru") -> np.ndarray:
+    """Dispatch on ``mode`` (one of :data:`MODES`); ``size`` is ``(height, width)``."""
+    if mode == "deepdanbooru":
+        return deepdanbooru_eval(image, size)
+    if mode == "stretch":
+        return stretch(image, size)
+    if mode == "a1111":
+        return a1111_fill(image, size)
+    raise ValueError(f"unknown preprocessing {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def augment(image: np.ndarray, size: tuple[int, int], rng: np.random.Generator,
+            rotation_range: tuple[float, float] = (0.0, 360.0), scale_range: tuple[float, float] = (0.9, 1.1),
+            shift_range: tuple[float, float] = (-0.1, 0.1)) -> np.ndarray:
+    """DeepDanbooru's training augmentation on an already fitted image.
+
+    Args:
+        image: ``(h, w, 3)`` float32 in [0, 1], already AREA-fitted to ``size * scale_range[1]``
+            (see :func:`fit_for_training`).
+        size: output ``(height, width)``.
+        rng: NumPy generator (one per worker, seeded).
+    Returns:
+        ``(height, width, 3)`` float32 in [0, 1]: scale U(scale_range)/scale_range[1], rotation
+        U(rotation_range) degrees, shift U(shift_range) * (W, H), edge-replicated border.
+    """
+    height, width = size
+    scale = float(rng.uniform(*scale_range)) / scale_range[1]
+    rotation = float(rng.uniform(*rotation_range))
+    shift = (float(rng.uniform(*shift_range)), float(rng.uniform(*shift_range)))
+    return np.clip(warp_to_canvas(image, width, height, scale, rotation, shift), 0.0, 1.0)
+
+
+def fit_for_training(image: Any, size: tuple[int, int], scale_max: float = 1.1) -> np.ndarray:
+    """AREA-fit a PIL image into ``size * scale_max`` keeping aspect; float32 in [0, 1] (cacheable)."""
+    height, width = size
+    arr = np.asarray(image.convert("RGB"), dtype=np.float32)
+    new_w, new_h = fit_size(arr.shape[1], arr.shape[0], int(width * scale_max), int(height * scale_max))
+    return area_resize(arr, new_w, new_h) / 255.0

@@ -1,0 +1,89 @@
+"""Tagging metrics against brute-force and scikit-learn references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+
+from acg2vec_lab.tagging import metrics as M
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    y = rng.random((60, 12)) < 0.25
+    y[:, 11] = False  # a tag absent from the split
+    probs = np.clip(0.5 * y + rng.random(y.shape) * 0.7, 0, 1).round(2)  # ties on purpose
+    return y, probs
+
+
+def test_f1_matches_sklearn(data):
+    y, probs = data
+    pred = probs >= 0.5
+    got = M.f1_scores(y, pred)
+    assert got["micro_f1"] == pytest.approx(f1_score(y, pred, average="micro"))
+    assert got["micro_precision"] == pytest.approx(precision_score(y, pred, average="micro"))
+    assert got["micro_recall"] == pytest.approx(recall_score(y, pred, average="micro"))
+    present = np.flatnonzero(y.any(0))
+    assert got["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro", labels=present, zero_division=0))
+    assert M.f1_scores(y, pred, macro_over="all")["macro_f1"] == pytest.approx(
+        f1_score(y, pred, average="macro", zero_division=0))
+
+
+def test_average_precision_matches_sklearn(data):
+    y, probs = data
+    for j in range(11):
+        assert M.average_precision(y[:, j], probs[:, j]) == pytest.approx(average_precision_score(y[:, j], probs[:, j]))
+    assert np.isnan(M.average_precision(y[:, 11], probs[:, 11]))
+    assert M.mean_average_precision(y, probs) == pytest.approx(
+        np.mean([average_precision_score(y[:, j], probs[:, j]) for j in range(11)]))
+
+
+def test_best_f1_threshold_brute_force(data):
+    y, probs = data
+    for j in range(11):
+        th, f1 = M.best_f1_threshold(y[:, j], probs[:, j])
+        brute = max(f1_score(y[:, j], probs[:, j] >= t, zero_division=0) for t in np.unique(probs[:, j]))
+        assert f1 == pytest.approx(brute)
+        assert f1_score(y[:, j], probs[:, j] >= th) == pytest.approx(brute)
+    ths = M.per_tag_optimal_thresholds(y, probs)
+    assert np.isnan(ths[11]) and np.isfinite(ths[:11]).all()
+
+
+def test_precision_equals_recall_brute_force(data):
+    y, probs = data
+    got = M.precision_equals_recall(y, probs)
+    best = min(np.unique(probs), key=lambda t: abs(precision_score(y.ravel(), probs.ravel() >= t, zero_division=0)
+                                                   - recall_score(y.ravel(), probs.ravel() >= t)))
+    assert got["threshold"] == pytest.approx(best)
+    assert got["precision"] == pytest.approx(precision_score(y.ravel(), probs.ravel() >= best))
+    curve = M.micro_pr_curve(y, probs)
+    assert np.all(np.diff(curve["recall"]) >= 0) and curve["recall"][-1] == pytest.approx(1.0)
+
+
+def test_mcut_largest_gap():
+    probs = np.array([[0.9, 0.85, 0.2, 0.1], [0.6, 0.55, 0.5, 0.05]])
+    th, pred = M.mcut(probs)
+    assert pred.tolist() == [[True, True, False, False], [True, True, True, False]]
+    assert th[0] == pytest.approx(0.525)
+
+
+def test_bootstrap_difference_detects_a_real_gap_and_not_a_null(data):
+    y, probs = data
+    good = probs >= 0.5
+    bad = np.random.default_rng(3).random(y.shape) < 0.25  # chance-level predictions
+    res = M.bootstrap_difference(y, good, bad, n_resamples=300, seed=0)
+    assert res.diff == pytest.approx(M.f1_scores(y, good)["micro_f1"] - M.f1_scores(y, bad)["micro_f1"])
+    assert 0 < res.low <= res.diff <= res.high
+    same = M.bootstrap_difference(y, good, good.copy(), metric="macro_f1", n_resamples=50)
+    assert same.low == same.high == 0.0
+
+
+def test_per_category_and_strategies(data):
+    y, probs = data
+    cats = [0] * 8 + [4, 4, 9, 9]
+    rows = M.per_category(y, probs, probs >= 0.5, cats)
+    assert [r["category"] for r in rows] == ["general", "character", "rating"]
+    strategies = M.strategy_predictions(y[:30], probs[:30], probs[30:], cats)
+    assert set(strategies) == {"fixed@0.5", "category", "p_eq_r", "per_tag", "mcut"}
+    assert all(p.shape == (30, 12) for p in strategies.values())
