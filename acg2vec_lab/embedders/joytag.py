@@ -1,0 +1,47 @@
+"""JoyTag's pooled trunk output (mean of the final-LayerNorm tokens, ``d_model``-d) as an image embedder."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from acg2vec_lab.embedders import Embedder
+
+
+def make_embedders(profile: str) -> list[Embedder]:
+    """One embedder, ``joytag``: the trained checkpoint of the profile's variant if present, else random init."""
+    from acg2vec_lab.config import load_config, variant_for
+    from acg2vec_lab.paths import checkpoint_dir
+
+    cfg = load_config("joytag", profile)
+    folder = checkpoint_dir("joytag", variant_for(profile))
+    trained = (folder / "config.json").exists()
+    state: dict[str, Any] = {}
+
+    def encode(inputs: Sequence[Any]) -> np.ndarray:
+        import torch
+
+        from acg2vec_lab.data.images import load_image
+        from acg2vec_lab.models.joytag.preprocess import preprocess
+
+        if "model" not in state:
+            if trained:
+                from acg2vec_lab.models.joytag.loader import load_folder
+
+                state["model"] = load_folder(folder).model
+            else:
+                from acg2vec_lab.models.joytag.model import build_model
+
+                torch.manual_seed(0)
+                state["model"] = build_model(cfg).eval()
+        model = state["model"]
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(inputs), 16):
+                chunk = [load_image(x) if not hasattr(x, "convert") else x.convert("RGB") for x in inputs[i:i + 16]]
+                batch = torch.from_numpy(np.stack([preprocess(im, model.image_size) for im in chunk]))
+                out.append(model.embed(batch).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, cfg.d_model), np.float32)
+
+    weights = f"trained: {folder}" if trained else "random init"
+    return [Embedder(name="joytag", modality="image", dim=cfg.d_model, weights=weights, encode=encode)]

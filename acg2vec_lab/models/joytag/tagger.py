@@ -1,0 +1,69 @@
+"""JoyTag as a :class:`acg2vec_lab.tagging.base.Tagger` (``acg2vec-lab tag --model joytag``)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from acg2vec_lab.models.joytag.preprocess import preprocess as joytag_preprocess
+
+
+class JoyTagTagger:
+    """A JoyTag model with its tag list; ``predict`` returns sigmoid probabilities ``(N, n_tags)``.
+
+    Args:
+        model: a :class:`~acg2vec_lab.models.joytag.model.JoyTagViT`.
+        tags, categories: vocabulary (index = output column) and Danbooru category codes.
+        source: ``"folder: <path>"`` (given explicitly) or ``"trained: <checkpoint>"``.
+    """
+
+    name = "joytag"
+
+    def __init__(self, model: Any, tags: Sequence[str], categories: Sequence[int], source: str = "") -> None:
+        if model.n_tags != len(tags) or len(categories) != len(tags):
+            raise ValueError(f"model has {model.n_tags} outputs, {len(tags)} tags, {len(categories)} categories")
+        self.model = model.eval()
+        self.tags = list(tags)
+        self.categories = [int(c) for c in categories]
+        self.input_size = (model.image_size, model.image_size)
+        self.source = source
+
+    def preprocess(self, image: Any) -> np.ndarray:
+        """PIL RGB -> ``(3, S, S)`` float32 (white square pad, bicubic, CLIP mean/std)."""
+        return joytag_preprocess(image, self.input_size[0])
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        from acg2vec_lab.models.joytag.train import predict_probs
+
+        return predict_probs(self.model, np.asarray(batch, dtype=np.float32)).astype(np.float32)
+
+
+def _categories(folder: Path, n: int) -> list[int]:
+    path = folder / "categories.json"
+    if path.exists():
+        return [int(c) for c in json.loads(path.read_text(encoding="utf-8"))["categories"]]
+    return [0] * n  # a released folder has only top_tags.txt: every tag counts as general
+
+
+def load_joytag_tagger(profile: str | None = None, folder: str | os.PathLike | None = None) -> JoyTagTagger:
+    """JoyTag from a model folder (e.g. the released one) or the checkpoint trained for ``profile``.
+
+    Raises FileNotFoundError naming the checkpoint folder and how to make it when none exists.
+    """
+    from acg2vec_lab.models.joytag.loader import load_folder
+
+    if folder is not None:
+        folder, kind = Path(folder), "folder"
+    else:
+        from acg2vec_lab.config import variant_for
+        from acg2vec_lab.paths import checkpoint_dir
+
+        folder, kind = checkpoint_dir("joytag", variant_for(profile)), "trained"
+        if not (folder / "config.json").exists():
+            raise FileNotFoundError(f"no trained JoyTag checkpoint in {folder}; run notebook 05 "
+                                    f"(`acg2vec-lab run --only 05 --profile {profile or 'cpu'}`) to train one")
+    loaded = load_folder(folder)
+    return JoyTagTagger(loaded.model, loaded.tags, _categories(folder, len(loaded.tags)), source=f"{kind}: {folder}")

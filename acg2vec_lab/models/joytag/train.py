@@ -1,0 +1,124 @@
+"""Train and evaluate JoyTag on a Danbooru-format set (the synthetic one here).
+
+The vocabulary is the ``n_tags`` most frequent tags of the train split (the role of ``top_tags.txt``);
+images go through :func:`~acg2vec_lab.models.joytag.preprocess.preprocess`; the loss is the config's
+``loss_type`` (``focal2``: focal gamma 2 x 256); AdamW with cosine decay, gradient clipping 1.0
+(the original used LAMB, which torch does not ship; its README notes AdamW also works).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def top_tags(posts: Sequence[Any], n_tags: int) -> tuple[list[str], list[int]]:
+    """The ``n_tags`` most frequent tags of ``posts`` (ties by name) and their categories."""
+    counts: Counter = Counter()
+    category: dict[str, int] = {}
+    for p in posts:
+        for t in p.tags:
+            counts[t.name] += 1
+            category[t.name] = int(t.category)
+    names = sorted(counts, key=lambda n: (-counts[n], n))[:n_tags]
+    return names, [category[n] for n in names]
+
+
+def tag_targets(posts: Sequence[Any], tags: Sequence[str]) -> np.ndarray:
+    """``(N, n_tags)`` float32 multi-hot ground truth."""
+    index = {t: i for i, t in enumerate(tags)}
+    y = np.zeros((len(posts), len(tags)), dtype=np.float32)
+    for r, p in enumerate(posts):
+        for t in p.tags:
+            if t.name in index:
+                y[r, index[t.name]] = 1.0
+    return y
+
+
+def load_images(dataset: Any, posts: Sequence[Any], size: int) -> np.ndarray:
+    """``(N, 3, size, size)`` float32 JoyTag inputs (white square pad, bicubic, CLIP mean/std), NCHW."""
+    from acg2vec_lab.models.joytag.preprocess import preprocess
+
+    return np.stack([preprocess(dataset.load_image(p), size) for p in posts]) if posts else np.zeros((0, 3, size, size), np.float32)
+
+
+def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None) -> tuple[Any, dict[str, list[float]]]:
+    """Fit a fresh model from ``cfg`` (``n_tags`` = ``y.shape[1]``); returns (model in eval mode, history).
+
+    History: ``loss`` per epoch (mean of the multiplied loss), ``grad_norm`` per epoch (mean pre-clip
+    norm), ``seconds``. A non-finite loss stops training with an error naming the step.
+    """
+    import dataclasses
+
+    import torch
+
+    from acg2vec_lab.models.joytag.loss import tag_loss
+    from acg2vec_lab.models.joytag.model import build_model
+
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(cfg, n_tags=int(y.shape[1]))
+    model = build_model(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, eps=1e-6)
+    steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    hist: dict[str, list[float]] = {"loss": [], "grad_norm": [], "seconds": []}
+    step = 0
+    for epoch in range(cfg.epochs):
+        model.train()
+        t0, losses, norms = time.time(), [], []
+        order = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            xb = xt[idx]
+            if torch.rand((), generator=gen) < 0.5:  # the one cheap augmentation: horizontal flip
+                xb = xb.flip(-1)
+            loss = tag_loss(model(xb), yt[idx], cfg.loss_type)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch} step {step}")
+            opt.zero_grad()
+            loss.backward()
+            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)))
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+            step += 1
+        hist["loss"].append(float(np.mean(losses)))
+        hist["grad_norm"].append(float(np.mean(norms)))
+        hist["seconds"].append(time.time() - t0)
+        if log:
+            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {hist['loss'][-1]:.4f}, grad norm {hist['grad_norm'][-1]:.3f}")
+    return model.eval(), hist
+
+
+def predict_probs(model: Any, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """``(N, n_tags)`` sigmoid probabilities for preprocessed ``(N, 3, S, S)`` inputs."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            out.append(torch.sigmoid(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.n_tags), np.float32)
+
+
+def save_checkpoint(folder: str | Path, model: Any, cfg: Any, tags: Sequence[str], categories: Sequence[int],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """The released folder format (``config.json`` + ``model.safetensors`` + ``top_tags.txt``) plus ``categories.json``."""
+    import dataclasses
+
+    from acg2vec_lab.io import write_json
+    from acg2vec_lab.models.joytag.loader import save_folder
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "categories.json", {"categories": [int(c) for c in categories], **(extra or {})})
+    kwargs = dataclasses.replace(cfg, n_tags=len(tags)).vit_kwargs()
+    return save_folder(folder, model, kwargs, list(tags))
