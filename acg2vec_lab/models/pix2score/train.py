@@ -1,0 +1,190 @@
+"""Pix2Score data, training, evaluation and checkpoints on a Danbooru-format set with pixiv counts.
+
+Images are stretched to ``S x S`` (bilinear, like the serving preprocessing) and kept as uint8 NHWC;
+labels are the pixiv bins of :mod:`acg2vec_lab.data.labels`. Training uses ``model.fit`` with the
+custom multi-task step of :class:`~acg2vec_lab.models.pix2score.model.Pix2Score`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from acg2vec_lab.data.labels import BOOKMARK_EDGES, SANITY_EDGES, VIEW_EDGES, to_bins
+
+HEAD_EDGES = {"bookmark_predict": BOOKMARK_EDGES, "view_predict": VIEW_EDGES, "sanity_predict": SANITY_EDGES}
+PIXIV_FIELDS = {"bookmark_predict": "bookmark_count", "view_predict": "view_count", "sanity_predict": "sanity_level"}
+
+
+def pixiv_values(posts: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Raw pixiv counts per head name, ``(N,)`` float64; a post without pixiv data is an error naming it."""
+    out = {}
+    for head, field in PIXIV_FIELDS.items():
+        vals = []
+        for p in posts:
+            if field not in p.pixiv:
+                raise KeyError(f"post {p.id} has no pixiv {field!r}")
+            vals.append(float(p.pixiv[field]))
+        out[head] = np.asarray(vals)
+    return out
+
+
+def pixiv_labels(posts: Sequence[Any], edges: dict[str, Sequence[float]] | None = None) -> dict[str, np.ndarray]:
+    """Bin indices per head, ``(N,)`` int64, with the original edges unless ``edges`` overrides them."""
+    edges = {**HEAD_EDGES, **(edges or {})}
+    return {h: to_bins(v, edges[h]) for h, v in pixiv_values(posts).items()}
+
+
+def load_images(dataset: Any, posts: Sequence[Any], size: int) -> np.ndarray:
+    """``(N, size, size, 3)`` uint8 RGB, each image stretched with TF bilinear resize (the serving resize)."""
+    import tensorflow as tf
+
+    out = np.empty((len(posts), size, size, 3), dtype=np.uint8)
+    for i, post in enumerate(posts):
+        img = np.asarray(dataset.load_image(post), dtype=np.float32)
+        out[i] = np.clip(np.round(tf.image.resize(img, (size, size), method="bilinear").numpy()), 0, 255)
+    return out
+
+
+def make_tf_dataset(images: np.ndarray, labels: dict[str, np.ndarray], batch_size: int, shuffle: bool, seed: int) -> Any:
+    """A ``tf.data`` pipeline of ``(x float32 [0,1], {head: int labels})`` batches."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, {k: labels[k] for k in HEAD_EDGES}))
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(2)
+
+
+def train(cfg: Any, train_x: np.ndarray, train_y: dict[str, np.ndarray], val_x: np.ndarray | None = None,
+          val_y: dict[str, np.ndarray] | None = None, seed: int = 0, pcgrad: bool | None = None,
+          callbacks: Sequence[Any] = (), verbose: int = 0) -> tuple[Any, dict[str, list[float]]]:
+    """Build and fit a Pix2Score model (Adam ``cfg.lr``, ``cfg.epochs``, ``cfg.batch_size``); returns (model, history)."""
+    import keras
+
+    from acg2vec_lab.models.pix2score.model import build_pix2score
+
+    keras.utils.set_random_seed(seed)
+    model = build_pix2score(cfg, pcgrad=pcgrad)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
+    train_ds = make_tf_dataset(train_x, train_y, cfg.batch_size, True, seed)
+    val_ds = make_tf_dataset(val_x, val_y, cfg.batch_size, False, seed) if val_x is not None else None
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=list(callbacks), verbose=verbose)
+    return model, {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def predict(model: Any, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Head name -> ``(N, k)`` softmax probabilities for uint8 or [0, 1] float images."""
+    from acg2vec_lab.models.pix2score.model import HEAD_NAMES
+
+    x = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    outs = model.predict(x, batch_size=batch_size, verbose=0)
+    return {name: np.asarray(o) for name, o in zip(HEAD_NAMES, outs)}
+
+
+def head_metrics(y_true: dict[str, np.ndarray], probs: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per head: accuracy, macro F1 (over the classes present in truth or prediction), confusion matrix, majority baseline."""
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    out = {}
+    for head, p in probs.items():
+        k = p.shape[1]
+        y, pred = np.asarray(y_true[head]), p.argmax(1)
+        counts = np.bincount(y, minlength=k)
+        out[head] = {
+            "accuracy": float((pred == y).mean()),
+            "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "majority_accuracy": float(counts.max() / max(len(y), 1)),
+            "confusion": confusion_matrix(y, pred, labels=list(range(k))),
+        }
+    return out
+
+
+def metrics_table(results: dict[str, dict[str, dict[str, Any]]]) -> Any:
+    """One DataFrame row per (model, head) with accuracy, macro F1 and the majority-class baseline."""
+    import pandas as pd
+
+    rows = [{"model": m, "head": h, **{k: v for k, v in r.items() if k != "confusion"}}
+            for m, heads in results.items() for h, r in heads.items()]
+    return pd.DataFrame(rows)
+
+
+def plot_confusions(metrics: dict[str, dict[str, Any]], title: str = "") -> Any:
+    """Row-normalised confusion matrices of the three heads; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from acg2vec_lab.data.labels import bin_labels
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4.2))
+    for ax, (head, m) in zip(np.atleast_1d(axes), metrics.items()):
+        cm = m["confusion"].astype(np.float64)
+        cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+        labels = bin_labels(HEAD_EDGES[head])
+        ax.set_xticks(range(len(labels)), labels, rotation=80, fontsize=6)
+        ax.set_yticks(range(len(labels)), labels, fontsize=6)
+        ax.set_xlabel("predicted bin")
+        ax.set_ylabel("true bin")
+        ax.set_title(f"{title} {head}: acc {m['accuracy']:.2f}, macro F1 {m['macro_f1']:.2f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_cosines(model: Any, x: np.ndarray, y: dict[str, np.ndarray]) -> np.ndarray:
+    """``(3, 3)`` cosine similarity of the heads' loss gradients on the shared trunk for one batch (conflict < 0)."""
+    import keras
+    import tensorflow as tf
+
+    from acg2vec_lab.models.pix2score.model import HEAD_NAMES, cosine_conflicts
+
+    ce = keras.losses.SparseCategoricalCrossentropy()
+    trunk_vars = [v for v in model.trainable_variables if not any(v.path.startswith(h) for h in HEAD_NAMES)]
+    xb = tf.convert_to_tensor(x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x)
+    with tf.GradientTape(persistent=True) as tape:
+        preds = model(xb, training=False)
+        losses = [ce(y[h], p) for h, p in zip(HEAD_NAMES, preds)]
+    grads = [tape.gradient(loss, trunk_vars) for loss in losses]
+    return cosine_conflicts(grads, trunk_vars).numpy()
+
+
+# ----------------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(model: Any, cfg: Any, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """``model.weights.h5`` + ``config.json`` (the config and ``extra``; written last, so its presence means complete)."""
+    import dataclasses
+
+    from acg2vec_lab.io import atomic_path, write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "model.weights.h5") as tmp:
+        os.unlink(tmp)  # keras refuses to overwrite; the atomic rename still happens after the save
+        model.save_weights(str(tmp) + ".weights.h5")
+        os.replace(str(tmp) + ".weights.h5", tmp)
+    write_json(folder / "config.json", {"config": dataclasses.asdict(cfg), **(extra or {})})
+    return folder
+
+
+def load_checkpoint(folder: str | os.PathLike) -> tuple[Any, Any, dict[str, Any]]:
+    """Rebuild the model from ``config.json`` and load ``model.weights.h5``; returns (model, cfg, meta)."""
+    from acg2vec_lab.config import from_dict
+    from acg2vec_lab.models.pix2score.config import Pix2ScoreConfig
+    from acg2vec_lab.models.pix2score.model import build_pix2score
+
+    folder = Path(folder)
+    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    cfg = from_dict(Pix2ScoreConfig, meta["config"], str(folder / "config.json"))
+    model = build_pix2score(cfg)
+    model.load_weights(str(folder / "model.weights.h5"))
+    return model, cfg, meta
+
+
+def trained_checkpoint(variant: str) -> Path | None:
+    """The checkpoint folder of ``variant`` if a finished one exists, else None."""
+    from acg2vec_lab.paths import checkpoint_dir
+
+    folder = checkpoint_dir("pix2score", variant)
+    return folder if (folder / "config.json").exists() and (folder / "model.weights.h5").exists() else None
