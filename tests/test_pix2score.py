@@ -99,7 +99,7 @@ def _toy_data(n=24, seed=0):
     return x, y
 
 
-def test_training_plain_and_pcgrad_and_checkpoint(tmp_path):
+def test_training_plain_and_pcgrad_checkpoint_and_score_cli(tmp_path, monkeypatch, capsys):
     from acg2vec_lab.models.pix2score import train as p2s
 
     x, y = _toy_data()
@@ -116,6 +116,36 @@ def test_training_plain_and_pcgrad_and_checkpoint(tmp_path):
     a, b = p2s.predict(plain, x[:4]), p2s.predict(again, x[:4])
     for k in a:
         np.testing.assert_allclose(a[k], b[k], atol=1e-6)
+    # `acg2vec-lab score` uses the trained checkpoint of the profile's variant and the API's keys
+    import json
+
+    from acg2vec_lab.cli import main
+    from acg2vec_lab.models.pix2score.api import image_file_b64
+    from acg2vec_lab.models.pix2score.serving import predict_b64
+    from acg2vec_lab.paths import checkpoint_dir
+
+    monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path / "cache"))
+    p2s.save_checkpoint(plain, TINY, checkpoint_dir("pix2score", "tiny"))
+    Image.fromarray(x[0]).save(tmp_path / "a.png")
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "a.png"), "--profile", "smoke"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["weights"].startswith("trained: ")
+    (res,) = doc["results"]
+    assert len(res["bookmarkPredict"]) == 15 and len(res["viewPredict"]) == 15 and len(res["sanityPredict"]) == 5
+    ref = predict_b64(plain, [image_file_b64(tmp_path / "a.png")])
+    np.testing.assert_allclose(res["sanityPredict"], ref["sanity_predict"][0], atol=1e-5)
+    best = res["argmax"]["bookmarkPredict"]
+    assert best["bin"] == int(ref["bookmark_predict"][0].argmax()) and "-" in best["label"]
+    (tmp_path / "bad.png").write_text("not an image")
+    assert main(["score", str(tmp_path / "bad.png")]) == 2
+
+
+def test_readme_bin_labels():
+    from acg2vec_lab.models.pix2score.api import readme_bin_labels
+
+    labels = readme_bin_labels(BOOKMARK_EDGES)
+    assert len(labels) == 15 and labels[0] == "0-10" and labels[1] == "10-30" and labels[-1] == "2700-∞"
 
 
 def test_head_metrics():
