@@ -457,3 +457,31 @@ def layer_type_counts(model) -> dict[str, int]:
     from collections import Counter
 
     return dict(Counter(type(layer).__name__ for layer in model.layers))
+
+
+def make_nontrivial(model, sample, seed: int = 0, logit_std: float = 2.0):
+    """Give a freshly built model weights that exercise every path (for parity tests and demos).
+
+    A fresh model has zero-gamma third BNs (every block starts as its shortcut) and BN statistics
+    0/1; this draws gamma, beta, moving mean and variance at random, then rescales the head so the
+    logits on ``sample`` (NHWC batch) have standard deviation ``logit_std`` (sigmoids not saturated).
+    """
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.3, 0.8, g.shape).astype(np.float32),
+                               rng.normal(0, 0.1, b.shape).astype(np.float32),
+                               rng.normal(0, 0.1, m.shape).astype(np.float32),
+                               rng.uniform(0.5, 1.5, v.shape).astype(np.float32)])
+    top = topology(model)
+    head = model.get_layer(top.head)
+    pre = keras.Model(model.inputs, model.get_layer(top.output).input)
+    logits = np.asarray(pre(np.asarray(sample, np.float32), training=False))
+    std = float(logits.std()) or 1.0
+    ws = head.get_weights()
+    head.set_weights([w * (logit_std / std) for w in ws])
+    return model

@@ -1,0 +1,493 @@
+"""Read (and, for tests, write) the files DeepDanbooru models are released in, by topology.
+
+* **Project folder** (``project.json``, ``model-<name>.keras`` or ``model-<name>.h5``, ``tags.txt``,
+  optional ``categories.json``): :func:`load_project`.
+* **Legacy Keras 2 h5** (root attrs ``keras_version``/``backend``/``model_config``; group
+  ``model_weights`` with ``layer_names`` and per-layer ``weight_names`` such as ``conv2d/kernel:0``;
+  float32 or float16): :func:`read_legacy_h5` walks the graph stored in ``model_config`` to find each
+  conv/BN's block position (:func:`tf_model.topology`) and reads its datasets with h5py. Layer name
+  suffixes are never used to decide where a weight goes (they shift between Keras sessions).
+* **TorchDeepDanbooru state dict** (``n_Conv_0`` ... ``n_Conv_<k>`` with BN folded, bias on all but
+  the last, a ``tags`` key): :func:`read_port_state_dict` parses the conv sequence by shapes (the
+  port numbers a projection block's shortcut before its main path in most stages but after it in
+  v3's stage 3, so numbering alone does not say which conv is which).
+
+Everything meets in the canonical weight dict of :mod:`.torch_model` (keys ``stem``, ``b<i>.c1``,
+``b<i>.c2``, ``b<i>.c3``, ``b<i>.sc``, ``head``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
+from acg2vec_lab.models.deepdanbooru.tf_model import Topology, config_from_topology, topology
+
+BN_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+class LoadError(ValueError):
+    """A file that does not hold the expected DeepDanbooru weights; the message names the layer."""
+
+
+# ---------------------------------------------------------------------------------------------
+# canonical <-> Keras model
+# ---------------------------------------------------------------------------------------------
+
+def _units(top: Topology) -> dict[str, tuple[str, str | None]]:
+    """canonical key -> (conv layer name, bn layer name or None)."""
+    out: dict[str, tuple[str, str | None]] = {"stem": (top.stem_conv, top.stem_bn)}
+    for b in top.blocks:
+        for j in range(3):
+            out[f"b{b.index}.c{j + 1}"] = (b.convs[j], b.bns[j])
+        if b.is_projection:
+            out[f"b{b.index}.sc"] = (b.shortcut_conv, b.shortcut_bn)
+    out["head"] = (top.head, None)
+    return out
+
+
+def keras_canonical(model) -> dict[str, dict[str, Any]]:
+    """The canonical weight dict of a Keras DeepDanbooru model (located by topology)."""
+    top = topology(model)
+    out = {}
+    for key, (conv, bn) in _units(top).items():
+        ws = model.get_layer(conv).get_weights()
+        unit: dict[str, Any] = {"kernel": ws[0], "bias": ws[1] if len(ws) > 1 else None, "bn": None}
+        if bn is not None:
+            unit["bn"] = dict(zip(BN_NAMES, model.get_layer(bn).get_weights()))
+        out[key] = unit
+    return out
+
+
+def set_keras_canonical(model, weights: dict[str, dict[str, Any]]) -> Any:
+    """Write a canonical weight dict into a Keras model; shape mismatches name the unit and layer."""
+    top = topology(model)
+    units = _units(top)
+    missing = [k for k in units if k not in weights]
+    if missing:
+        raise LoadError(f"weights lack layer(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    extra = sorted(set(weights) - set(units))
+    if extra:
+        raise LoadError(f"weights carry layer(s) the model does not have: {extra[:5]}")
+    for key, (conv, bn) in units.items():
+        w = weights[key]
+        layer = model.get_layer(conv)
+        new = [np.asarray(w["kernel"], np.float32)]
+        if key == "head" and top.head_kind == "dense":
+            new.append(np.asarray(w["bias"], np.float32))
+        elif w.get("bias") is not None:
+            raise LoadError(f"{key} ({conv}): weights carry a conv bias (BN folded?); the Keras model keeps BN unfolded")
+        _check_shapes(key, conv, layer.get_weights(), new)
+        layer.set_weights(new)
+        if bn is not None:
+            if w.get("bn") is None:
+                raise LoadError(f"{key} ({bn}): missing BatchNormalization parameters")
+            bl = model.get_layer(bn)
+            vals = [np.asarray(w["bn"][k], np.float32) for k in BN_NAMES]
+            _check_shapes(key, bn, bl.get_weights(), vals)
+            bl.set_weights(vals)
+    return model
+
+
+def _check_shapes(key: str, layer: str, old: list, new: list) -> None:
+    if len(old) != len(new):
+        raise LoadError(f"{key} (layer {layer!r}): {len(new)} weight arrays, expected {len(old)}")
+    for o, n in zip(old, new):
+        if tuple(o.shape) != tuple(n.shape):
+            raise LoadError(f"{key} (layer {layer!r}): weight shape {tuple(n.shape)}, expected {tuple(o.shape)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# legacy h5
+# ---------------------------------------------------------------------------------------------
+
+def _attr_str(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+@dataclasses.dataclass
+class H5Contents:
+    topology: Topology
+    weights: dict[str, dict[str, Any]]
+    keras_version: str
+    stored_dtype: str
+    model_config: dict
+
+
+def read_legacy_h5(path: str | Path) -> H5Contents:
+    """Read a legacy-format Keras h5 DeepDanbooru model with h5py (float16 is cast to float32)."""
+    import h5py
+
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if "model_config" not in f.attrs:
+            raise LoadError(f"{path}: no 'model_config' attribute (not a full legacy Keras model file)")
+        config = json.loads(_attr_str(f.attrs["model_config"]))
+        group = f["model_weights"] if "model_weights" in f else f
+        if "layer_names" not in group.attrs:
+            raise LoadError(f"{path}: no 'layer_names' attribute in model_weights")
+        layer_names = [_attr_str(n) for n in group.attrs["layer_names"]]
+        try:
+            top = topology(config)
+        except ValueError as exc:
+            raise LoadError(f"{path}: {exc}") from exc
+        dtypes = set()
+
+        def layer_weights(layer: str) -> dict[str, np.ndarray]:
+            if layer not in layer_names or layer not in group:
+                raise LoadError(f"{path}: layer {layer!r} has no weights in the file (model_weights/{layer} missing)")
+            g = group[layer]
+            names = [_attr_str(n) for n in g.attrs.get("weight_names", [])]
+            out = {}
+            for n in names:
+                short = n.split("/")[-1].split(":")[0]
+                ds = g[n]
+                dtypes.add(str(ds.dtype))
+                out[short] = np.asarray(ds[()], dtype=np.float32)
+            return out
+
+        weights: dict[str, dict[str, Any]] = {}
+        for key, (conv, bn) in _units(top).items():
+            cw = layer_weights(conv)
+            if "kernel" not in cw:
+                raise LoadError(f"{path}: layer {conv!r} ({key}) has no kernel; weight names {sorted(cw)}")
+            unit: dict[str, Any] = {"kernel": cw["kernel"], "bias": cw.get("bias"), "bn": None}
+            if bn is not None:
+                bw = layer_weights(bn)
+                lacking = [k for k in BN_NAMES if k not in bw]
+                if lacking:
+                    raise LoadError(f"{path}: BatchNormalization layer {bn!r} ({key}) lacks {lacking}")
+                unit["bn"] = {k: bw[k] for k in BN_NAMES}
+            weights[key] = unit
+        version = _attr_str(f.attrs.get("keras_version", "unknown"))
+    return H5Contents(top, weights, version, ",".join(sorted(dtypes)), config)
+
+
+def _keras2_layer_config(layer_cfg: dict) -> dict:
+    """A Keras-2-style entry (nested-list inbound nodes, ``batch_input_shape``) from a Keras 3 one."""
+    from acg2vec_lab.models.deepdanbooru.tf_model import _inbound_names
+
+    conf = dict(layer_cfg["config"])
+    if layer_cfg["class_name"] == "InputLayer":
+        conf["batch_input_shape"] = conf.pop("batch_shape")
+    if isinstance(conf.get("dtype"), dict):
+        conf["dtype"] = conf["dtype"].get("config", {}).get("name", "float32")
+    nodes = [[[n, 0, 0, {}] for n in _inbound_names(node)] for node in layer_cfg.get("inbound_nodes", [])]
+    return {"class_name": layer_cfg["class_name"], "config": conf, "name": layer_cfg["name"], "inbound_nodes": nodes}
+
+
+def write_legacy_h5(model, path: str | Path, dtype: str = "float32", layer_order: list[str] | None = None,
+                    keras_version: str = "2.10.0") -> Path:
+    """Write ``model`` in the Keras 2 legacy h5 layout (what DeepDanbooru releases look like).
+
+    Root attrs ``keras_version``, ``backend``, ``model_config`` (Keras 2 JSON); group ``model_weights``
+    with ``layer_names`` (``layer_order`` or the model's order) and per layer ``weight_names`` like
+    ``conv2d/kernel:0``, datasets stored as ``dtype`` (``float16`` mimics a mixed-precision export).
+    """
+    import h5py
+
+    path = Path(path)
+    cfg = model.get_config()
+    k2 = {"class_name": "Functional", "config": {
+        "name": cfg.get("name", "model"),
+        "layers": [_keras2_layer_config(lc) for lc in cfg["layers"]],
+        "input_layers": cfg.get("input_layers"), "output_layers": cfg.get("output_layers")}}
+    names = layer_order or [layer.name for layer in model.layers]
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = keras_version.encode()
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(k2).encode()
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = np.array([n.encode() for n in names])
+        g.attrs["backend"] = b"tensorflow"
+        g.attrs["keras_version"] = keras_version.encode()
+        for name in names:
+            layer = model.get_layer(name)
+            lg = g.create_group(name)
+            wnames = []
+            for var in layer.weights:
+                short = var.path.split("/")[-1]
+                wn = f"{name}/{short}:0"
+                lg.create_dataset(wn, data=np.asarray(var.numpy()).astype(dtype))
+                wnames.append(wn.encode())
+            lg.attrs["weight_names"] = np.array(wnames, dtype="S") if wnames else np.array([], dtype="S1")
+    return path
+
+
+def load_h5_model(path: str | Path, image_size: int | None = None):
+    """Our Keras model rebuilt from a legacy h5 (architecture inferred from the graph) with its weights."""
+    from acg2vec_lab.models.deepdanbooru.tf_model import build_model
+
+    contents = read_legacy_h5(path)
+    kwargs = {"image_size": image_size} if image_size else {}
+    cfg = config_from_topology(contents.topology, **kwargs)
+    model = build_model(cfg)
+    set_keras_canonical(model, contents.weights)
+    return model, cfg
+
+
+def load_keras_file(path: str | Path, image_size: int | None = None):
+    """Our Keras model from a Keras 3 ``.keras`` file (read by Keras, weights mapped by topology)."""
+    import keras
+
+    from acg2vec_lab.models.deepdanbooru.tf_model import build_model
+
+    src = keras.saving.load_model(str(path), compile=False)
+    top = topology(src)
+    kwargs = {"image_size": image_size} if image_size else {}
+    cfg = config_from_topology(top, **kwargs)
+    model = build_model(cfg)
+    set_keras_canonical(model, keras_canonical(src))
+    return model, cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# project folder
+# ---------------------------------------------------------------------------------------------
+
+def read_tags(path: str | Path) -> list[str]:
+    """``tags.txt``: one tag per line, blank lines ignored (DeepDanbooru ``load_tags``)."""
+    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def tag_categories(tags: list[str], categories: list[dict] | None) -> list[str]:
+    """Category name per tag from ``categories.json`` start indices; without it, ``rating:*`` = System."""
+    if categories:
+        starts = sorted((int(c["start_index"]), c["name"]) for c in categories)
+        out = []
+        for i in range(len(tags)):
+            name = starts[0][1]
+            for s, n in starts:
+                if i >= s:
+                    name = n
+            out.append(name)
+        return out
+    return ["System" if t.startswith("rating:") else "General" for t in tags]
+
+
+@dataclasses.dataclass
+class DeepDanbooruProject:
+    path: Path
+    model: Any  # Keras model
+    config: DeepDanbooruConfig
+    tags: list[str]
+    categories: list[str]  # one per tag
+    project: dict
+    model_file: Path
+
+
+def load_project(folder: str | Path) -> DeepDanbooruProject:
+    """A DeepDanbooru project folder: ``project.json`` names the model; ``.keras`` preferred over ``.h5``."""
+    folder = Path(folder)
+    pj = folder / "project.json"
+    project = json.loads(pj.read_text(encoding="utf-8")) if pj.is_file() else {}
+    name = project.get("model", "resnet_custom_v2")
+    candidates = [folder / f"model-{name}.keras", folder / f"model-{name}.h5"]
+    model_file = next((c for c in candidates if c.is_file()), None)
+    if model_file is None:
+        found = sorted(p.name for p in folder.glob("model-*"))
+        raise LoadError(f"{folder}: no {candidates[0].name} or {candidates[1].name} (model files there: {found})")
+    size = project.get("image_width")
+    if model_file.suffix == ".h5":
+        model, cfg = load_h5_model(model_file, image_size=size)
+    else:
+        model, cfg = load_keras_file(model_file, image_size=size)
+    tags_path = folder / "tags.txt"
+    if not tags_path.is_file():
+        raise LoadError(f"{folder}: no tags.txt")
+    tags = read_tags(tags_path)
+    if len(tags) != cfg.n_tags:
+        raise LoadError(f"{folder}: tags.txt has {len(tags)} tags but the model's head has {cfg.n_tags} outputs")
+    cats_path = folder / "categories.json"
+    cats = json.loads(cats_path.read_text(encoding="utf-8")) if cats_path.is_file() else None
+    return DeepDanbooruProject(folder, model, cfg, tags, tag_categories(tags, cats), project, model_file)
+
+
+# ---------------------------------------------------------------------------------------------
+# TorchDeepDanbooru state dict (BN folded)
+# ---------------------------------------------------------------------------------------------
+
+_PORT_KEY = re.compile(r"^n_Conv_(\d+)\.(weight|bias)$")
+
+
+def port_conv_mapping(shapes: dict[int, tuple[int, ...]], cfg: DeepDanbooruConfig | None = None,
+                      has_bias: dict[int, bool] | None = None) -> tuple[DeepDanbooruConfig, dict[str, int]]:
+    """Assign the port's convs (``{index: OIHW weight shape}``) to canonical units by topology.
+
+    The convs are taken in numeric order and assigned block by block following the architecture
+    (``cfg``; default: the named variant whose conv count, stem and head widths fit, e.g.
+    resnet_custom_v3 for the released 179-conv file). Inside a projection block the four convs are told
+    apart by shape (the shortcut is the 1x1 C->O conv, whether numbered before or after the main path),
+    because the port's numbering puts it first in most stages and last in v3's stage 3. From the weights
+    alone the split is ambiguous when a stage keeps its width (a C->C shortcut could close one block or
+    open the next), hence the architecture is needed; a custom network must pass ``cfg``.
+
+    Returns ``(config with n_tags set, {canonical key: conv index})``.
+    """
+    from acg2vec_lab.models.deepdanbooru.config import VARIANTS
+
+    if not shapes:
+        raise LoadError("state dict has no n_Conv_<i> weights")
+    idx = sorted(shapes)
+    if idx != list(range(len(idx))):
+        missing = sorted(set(range(max(idx) + 1)) - set(idx))
+        raise LoadError(f"state dict lacks n_Conv layer(s) {['n_Conv_%d' % i for i in missing[:5]]}")
+    for i in idx:
+        if len(shapes[i]) != 4 or shapes[i][2] != shapes[i][3]:
+            raise LoadError(f"n_Conv_{i}: weight has shape {tuple(shapes[i])}, expected 4-d OIHW with a square kernel")
+    head = len(idx) - 1
+    n_tags = int(shapes[head][0])
+    if cfg is None:
+        for name, (fs, rs, kind) in VARIANTS.items():
+            if kind == "conv_gap" and len(idx) == 1 + sum(3 * (1 + r) + 1 for r in rs) + 1 \
+                    and shapes[0][0] == fs[0] // 4 and shapes[head][1] == fs[-1]:
+                cfg = DeepDanbooruConfig(variant=name, n_tags=n_tags)
+                break
+        else:
+            raise LoadError(f"{len(idx)} convs match no named DeepDanbooru variant; pass cfg= for a custom network")
+    else:
+        cfg = dataclasses.replace(cfg, n_tags=n_tags)
+    fs, rs = cfg.stages()
+    expected_convs = 1 + sum(3 * (1 + r) + 1 for r in rs) + 1
+    if len(idx) != expected_convs:
+        raise LoadError(f"state dict has {len(idx)} convs (n_Conv_0..{head}); {cfg.variant} needs {expected_convs}")
+
+    def shape(i):  # (out, in, k)
+        w = shapes[i]
+        return int(w[0]), int(w[1]), int(w[2])
+
+    def check(i, want, what):
+        if shape(i) != want:
+            raise LoadError(f"n_Conv_{i} ({what}): shape (out,in,k) {shape(i)}, expected {want}")
+        if has_bias is not None and not has_bias[i] and what != "head":
+            raise LoadError(f"n_Conv_{i} ({what}): missing the folded-BN bias")
+
+    stem = cfg.stem_width()
+    check(0, (stem, 3, 7), "stem")
+    mapping = {"stem": 0}
+    channels, pos, b = stem, 1, 0
+    for f, r in zip(fs, rs):
+        mid = f // 4
+        main_shapes = [(mid, channels, 1), (mid, mid, 3), (f, mid, 1)]
+        sc_shape = (f, channels, 1)
+        if shape(pos) == sc_shape and shape(pos + 1) == main_shapes[0]:
+            order = {"sc": pos, "c1": pos + 1, "c2": pos + 2, "c3": pos + 3}
+        else:
+            order = {"c1": pos, "c2": pos + 1, "c3": pos + 2, "sc": pos + 3}
+        for name, want in zip(("c1", "c2", "c3", "sc"), main_shapes + [sc_shape]):
+            check(order[name], want, f"b{b}.{name}")
+            mapping[f"b{b}.{name}"] = order[name]
+        pos, b, channels = pos + 4, b + 1, f
+        for _ in range(r):
+            for j, (name, want) in enumerate(zip(("c1", "c2", "c3"), [(mid, f, 1), (mid, mid, 3), (f, mid, 1)])):
+                check(pos + j, want, f"b{b}.{name}")
+                mapping[f"b{b}.{name}"] = pos + j
+            pos, b = pos + 3, b + 1
+    check(head, (n_tags, channels, 1), "head")
+    if has_bias is not None and has_bias[head]:
+        raise LoadError(f"n_Conv_{head} (head): the head conv should have no bias")
+    mapping["head"] = head
+    return cfg, mapping
+
+
+def read_port_state_dict(state: dict | str | Path, cfg: DeepDanbooruConfig | None = None):
+    """Parse a TorchDeepDanbooru state dict into ``(config, canonical folded weights, tags)``.
+
+    Keys must be ``n_Conv_<i>.weight`` / ``n_Conv_<i>.bias`` plus an optional ``tags`` list; the convs
+    are assigned to blocks by :func:`port_conv_mapping` (topology + shapes, never numbering alone).
+    """
+    import torch
+
+    if not isinstance(state, dict):
+        state = torch.load(str(state), map_location="cpu", weights_only=False)
+    state = dict(state)
+    tags = state.pop("tags", None)
+    convs: dict[int, dict[str, Any]] = {}
+    for key, value in state.items():
+        m = _PORT_KEY.match(key)
+        if not m:
+            raise LoadError(f"unexpected key {key!r} in the state dict (expected n_Conv_<i>.weight/bias and 'tags')")
+        convs.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    for i, c in convs.items():
+        if "weight" not in c:
+            raise LoadError(f"n_Conv_{i}: no weight")
+    shapes = {i: tuple(c["weight"].shape) for i, c in convs.items()}
+    cfg, mapping = port_conv_mapping(shapes, cfg, has_bias={i: "bias" in c for i, c in convs.items()})
+
+    def arr(v):
+        v = v.detach().cpu().float().numpy() if hasattr(v, "detach") else v
+        return np.asarray(v, np.float32)
+
+    weights = {}
+    for key, i in mapping.items():
+        c = convs[i]
+        weights[key] = {"kernel": np.ascontiguousarray(np.transpose(arr(c["weight"]), (2, 3, 1, 0))),
+                        "bias": arr(c["bias"]) if "bias" in c else None, "bn": None}
+    if tags is not None and len(tags) != cfg.n_tags:
+        raise LoadError(f"'tags' has {len(tags)} entries but the head n_Conv_{mapping['head']} has {cfg.n_tags} outputs")
+    return cfg, weights, tags
+
+
+def load_port_into_torch(state: dict | str | Path, cfg: DeepDanbooruConfig | None = None, folded: bool = False):
+    """A :class:`DeepDanbooruTorch` holding a TorchDeepDanbooru state dict (``.tags`` set)."""
+    from acg2vec_lab.models.deepdanbooru.torch_model import build_torch_model
+
+    cfg, weights, tags = read_port_state_dict(state, cfg)
+    model = build_torch_model(cfg, folded=folded)
+    model.load_canonical(weights)
+    model.tags = tags
+    return model
+
+
+def write_port_state_dict(weights: dict[str, dict[str, Any]], cfg: DeepDanbooruConfig, tags: list[str] | None = None,
+                          shortcut_after_stages: tuple[int, ...] = (3,)) -> dict[str, Any]:
+    """A TorchDeepDanbooru-style state dict from canonical weights: BN folded, ``n_Conv_<i>`` numbered
+    shortcut-first except in ``shortcut_after_stages`` (the port's ONNX order: after, in stage 3)."""
+    import torch
+
+    from acg2vec_lab.port.bn import fold_bn
+
+    def folded(u):
+        k = np.transpose(np.asarray(u["kernel"], np.float64), (3, 2, 0, 1))
+        if u.get("bn") is None:
+            return k.astype(np.float32), (None if u.get("bias") is None else np.asarray(u["bias"], np.float32))
+        bn = u["bn"]
+        return fold_bn(k, bn["gamma"], bn["beta"], bn["moving_mean"], bn["moving_variance"], bias=u.get("bias"))
+
+    order = ["stem"]
+    fs, rs = cfg.stages()
+    b = 0
+    for s, r in enumerate(rs):
+        main = [f"b{b}.c1", f"b{b}.c2", f"b{b}.c3"]
+        order += main + [f"b{b}.sc"] if s in shortcut_after_stages else [f"b{b}.sc"] + main
+        b += 1
+        for _ in range(r):
+            order += [f"b{b}.c1", f"b{b}.c2", f"b{b}.c3"]
+            b += 1
+    out: dict[str, Any] = {}
+    for i, key in enumerate(order):
+        w, bias = folded(weights[key])
+        out[f"n_Conv_{i}.weight"] = torch.from_numpy(np.ascontiguousarray(w))
+        out[f"n_Conv_{i}.bias"] = torch.from_numpy(np.ascontiguousarray(bias))
+    head = np.transpose(np.asarray(weights["head"]["kernel"], np.float32), (3, 2, 0, 1))
+    out[f"n_Conv_{len(order)}.weight"] = torch.from_numpy(np.ascontiguousarray(head))
+    if tags is not None:
+        out["tags"] = list(tags)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# framework bridges
+# ---------------------------------------------------------------------------------------------
+
+def keras_to_torch(model, folded: bool = False):
+    """A PyTorch model with the Keras model's weights (architecture from the Keras graph)."""
+    from acg2vec_lab.models.deepdanbooru.torch_model import build_torch_model
+
+    cfg = config_from_topology(topology(model))
+    return build_torch_model(cfg, folded=folded).load_canonical(keras_canonical(model))
