@@ -1,0 +1,133 @@
+"""Deterministic splits by id, and a leak check across splits (exact and perceptual duplicates).
+
+:func:`split_of` hashes an id (post id or anime id) with SHA-256, so the split of an item never
+depends on the order, the size of the set or the Python hash seed, and adding posts never moves an
+existing one. :func:`find_leaks` looks for the same picture in two splits: byte-identical files
+(SHA-256) and near-identical pictures (64-bit perceptual hash, ``imagehash.phash``, within a Hamming
+distance).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+def split_fraction(key: int | str, salt: str = "acg2vec-split-v1") -> float:
+    """A uniform number in [0, 1) fixed by ``key`` (SHA-256 of ``salt:key``)."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def split_of(key: int | str, val_fraction: float = 0.1, test_fraction: float = 0.1) -> str:
+    """``"test"`` for the first ``test_fraction`` of hash space, then ``"val"``, else ``"train"``."""
+    u = split_fraction(key)
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+@dataclass
+class LeakReport:
+    """Result of :func:`find_leaks`."""
+
+    n_items: int
+    exact: list[tuple[str, str, str, str]] = field(default_factory=list)  # (split_a, id_a, split_b, id_b)
+    perceptual: list[tuple[str, str, str, str, int]] = field(default_factory=list)  # ... + hamming distance
+    within_split_exact: int = 0  # duplicate pairs inside one split (not leaks; reported for information)
+    threshold: int = 0
+
+    @property
+    def n_leaks(self) -> int:
+        return len(self.exact) + len(self.perceptual)
+
+    def summary(self) -> dict[str, int]:
+        return {"items": self.n_items, "exact_leaks": len(self.exact), "perceptual_leaks": len(self.perceptual),
+                "within_split_exact_duplicates": self.within_split_exact, "phash_threshold": self.threshold}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def perceptual_hash(path: str | os.PathLike) -> np.ndarray:
+    """64-bit DCT perceptual hash (``imagehash.phash``) of the image, as a bool array of 64."""
+    import imagehash
+
+    from acg2vec_lab.data.images import load_image
+
+    return np.asarray(imagehash.phash(load_image(path)).hash, dtype=bool).reshape(-1)
+
+
+def find_leaks(
+    items: Sequence[tuple[str, str, str | os.PathLike]],
+    phash_threshold: int = 4,
+    hasher: Callable[[str | os.PathLike], np.ndarray] = perceptual_hash,
+) -> LeakReport:
+    """Duplicates of one picture across different splits.
+
+    Args:
+        items: ``(split, item_id, image_path)`` triples.
+        phash_threshold: two images whose perceptual hashes differ in at most this many of 64 bits
+            count as the same picture (0 = identical hashes only; < 0 disables the perceptual check).
+        hasher: path -> bool hash bits (default :func:`perceptual_hash`).
+    """
+    report = LeakReport(n_items=len(items), threshold=phash_threshold)
+    by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for split, item_id, path in items:
+        by_sha[file_sha256(path)].append((split, str(item_id)))
+    for group in by_sha.values():
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                (sa, ia), (sb, ib) = group[i], group[j]
+                if sa != sb:
+                    report.exact.append((sa, ia, sb, ib))
+                else:
+                    report.within_split_exact += 1
+    if phash_threshold < 0 or not items:
+        return report
+    exact_pairs = {frozenset([(a, b), (c, d)]) for a, b, c, d in report.exact}
+    bits = np.stack([hasher(path) for _, _, path in items]).astype(np.uint8)
+    splits = np.array([s for s, _, _ in items])
+    ids = [str(i) for _, i, _ in items]
+    # Hamming distances between every pair, one row block at a time (n^2 * 64 bits stays small).
+    for start in range(0, len(items), 512):
+        block = bits[start:start + 512]
+        dist = (block[:, None, :] != bits[None, :, :]).sum(-1)
+        rows, cols = np.nonzero(dist <= phash_threshold)
+        for r, c in zip(rows, cols):
+            a = start + int(r)
+            b = int(c)
+            if b <= a or splits[a] == splits[b]:
+                continue
+            pair = frozenset([(splits[a], ids[a]), (splits[b], ids[b])])
+            if pair in exact_pairs:
+                continue
+            report.perceptual.append((str(splits[a]), ids[a], str(splits[b]), ids[b], int(dist[r, c])))
+    return report
+
+
+def dataset_leaks(dataset, phash_threshold: int = 4) -> LeakReport:
+    """:func:`find_leaks` over every post of a :class:`~acg2vec_lab.data.danbooru.DanbooruDataset`."""
+    items = [(name, str(p.id), dataset.image_path(p)) for name in SPLITS for p in dataset.split(name)]
+    return find_leaks(items, phash_threshold=phash_threshold)
+
+
+def split_counts(keys: Iterable[int | str], val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict[str, int]:
+    counts = {s: 0 for s in SPLITS}
+    for k in keys:
+        counts[split_of(k, val_fraction, test_fraction)] += 1
+    return counts
