@@ -47,7 +47,7 @@ def build_illust2vec(tagger, cut: str = "activation_96", l2_normalize: bool = Fa
     if l2_normalize:
         emb = keras.layers.UnitNormalization(axis=-1, name="illust2vec_l2")(emb)
     emb = keras.layers.Activation("linear", dtype="float32", name="illust2vec_embedding")(emb)
-    return keras.Model(tagger.inputs, [tagger.outputs[0], emb], name="illust2vec")
+    return keras.Model(tagger.input, [tagger.outputs[0], emb], name="illust2vec")
 
 
 def build_trunk_embedder(tagger, cut: str = "activation_96", l2_normalize: bool = False):
@@ -59,7 +59,7 @@ def build_trunk_embedder(tagger, cut: str = "activation_96", l2_normalize: bool 
     emb = keras.layers.GlobalAveragePooling2D()(feat)
     if l2_normalize:
         emb = keras.layers.UnitNormalization(axis=-1)(emb)
-    return keras.Model(tagger.inputs, emb, name="illust2vec_trunk")
+    return keras.Model(tagger.input, emb, name="illust2vec_trunk")
 
 
 def describe_cut(tagger, cut: str) -> dict[str, Any]:

@@ -64,8 +64,9 @@ def keras_canonical(model) -> dict[str, dict[str, Any]]:
     return out
 
 
-def set_keras_canonical(model, weights: dict[str, dict[str, Any]]) -> Any:
-    """Write a canonical weight dict into a Keras model; shape mismatches name the unit and layer."""
+def set_keras_canonical(model, weights: dict[str, dict[str, Any]], source: Topology | None = None) -> Any:
+    """Write a canonical weight dict into a Keras model; shape mismatches name the unit and layer
+    (the source file's layer names too when its ``source`` topology is given)."""
     top = topology(model)
     units = _units(top)
     missing = [k for k in units if k not in weights]
@@ -74,9 +75,13 @@ def set_keras_canonical(model, weights: dict[str, dict[str, Any]]) -> Any:
     extra = sorted(set(weights) - set(units))
     if extra:
         raise LoadError(f"weights carry layer(s) the model does not have: {extra[:5]}")
+    src = _units(source) if source is not None else {}
     for key, (conv, bn) in units.items():
         w = weights[key]
         layer = model.get_layer(conv)
+        if key in src:
+            conv = f"{src[key][0]}' in the file, '{conv}"
+            bn = None if bn is None else (f"{src[key][1]}' in the file, '{bn}" if src[key][1] else bn)
         new = [np.asarray(w["kernel"], np.float32)]
         if key == "head" and top.head_kind == "dense":
             new.append(np.asarray(w["bias"], np.float32))
@@ -87,7 +92,7 @@ def set_keras_canonical(model, weights: dict[str, dict[str, Any]]) -> Any:
         if bn is not None:
             if w.get("bn") is None:
                 raise LoadError(f"{key} ({bn}): missing BatchNormalization parameters")
-            bl = model.get_layer(bn)
+            bl = model.get_layer(units[key][1])
             vals = [np.asarray(w["bn"][k], np.float32) for k in BN_NAMES]
             _check_shapes(key, bn, bl.get_weights(), vals)
             bl.set_weights(vals)
@@ -96,10 +101,10 @@ def set_keras_canonical(model, weights: dict[str, dict[str, Any]]) -> Any:
 
 def _check_shapes(key: str, layer: str, old: list, new: list) -> None:
     if len(old) != len(new):
-        raise LoadError(f"{key} (layer {layer!r}): {len(new)} weight arrays, expected {len(old)}")
+        raise LoadError(f"{key} (layer '{layer}'): {len(new)} weight arrays, expected {len(old)}")
     for o, n in zip(old, new):
         if tuple(o.shape) != tuple(n.shape):
-            raise LoadError(f"{key} (layer {layer!r}): weight shape {tuple(n.shape)}, expected {tuple(o.shape)}")
+            raise LoadError(f"{key} (layer '{layer}'): weight shape {tuple(n.shape)}, expected {tuple(o.shape)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def load_h5_model(path: str | Path, image_size: int | None = None):
     kwargs = {"image_size": image_size} if image_size else {}
     cfg = config_from_topology(contents.topology, **kwargs)
     model = build_model(cfg)
-    set_keras_canonical(model, contents.weights)
+    set_keras_canonical(model, contents.weights, source=contents.topology)
     return model, cfg
 
 

@@ -479,7 +479,7 @@ def make_nontrivial(model, sample, seed: int = 0, logit_std: float = 2.0):
                                rng.uniform(0.5, 1.5, v.shape).astype(np.float32)])
     top = topology(model)
     head = model.get_layer(top.head)
-    pre = keras.Model(model.inputs, model.get_layer(top.output).input)
+    pre = keras.Model(model.input, model.get_layer(top.output).input)
     logits = np.asarray(pre(np.asarray(sample, np.float32), training=False))
     std = float(logits.std()) or 1.0
     ws = head.get_weights()
