@@ -571,7 +571,7 @@ def generate(cfg: SyntheticDataConfig, out_dir: str | os.PathLike, vocab=None, w
     ids = post_ids(cfg.n_images)
     workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
     t0 = time.perf_counter()
-    if workers <= 1 or len(ids) < 200:
+    if workers <= 1 or len(ids) < 8 * workers:
         _init_worker(roster, cfg, str(image_root))
         metas = [_render_one(i) for i in ids]
     else:
