@@ -3,8 +3,10 @@
 :func:`split_of` hashes an id (post id or anime id) with SHA-256, so the split of an item never
 depends on the order, the size of the set or the Python hash seed, and adding posts never moves an
 existing one. :func:`find_leaks` looks for the same picture in two splits: byte-identical files
-(SHA-256) and near-identical pictures (64-bit perceptual hash, ``imagehash.phash``, within a Hamming
-distance).
+(SHA-256) and near-identical pictures: pairs whose 64-bit perceptual hashes (``imagehash.phash``) are
+within a Hamming distance are candidates, confirmed by comparing 32x32 thumbnails (mean absolute
+difference). The confirmation matters for simple drawings: two different full-body figures on plain
+backgrounds can have phash distance 2, while a re-encoded or resized copy also matches pixel-wise.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class LeakReport:
     perceptual: list[tuple[str, str, str, str, int]] = field(default_factory=list)  # ... + hamming distance
     within_split_exact: int = 0  # duplicate pairs inside one split (not leaks; reported for information)
     threshold: int = 0
+    candidates_rejected: int = 0  # phash-close pairs across splits whose thumbnails differ (not leaks)
 
     @property
     def n_leaks(self) -> int:
@@ -52,7 +55,8 @@ class LeakReport:
 
     def summary(self) -> dict[str, int]:
         return {"items": self.n_items, "exact_leaks": len(self.exact), "perceptual_leaks": len(self.perceptual),
-                "within_split_exact_duplicates": self.within_split_exact, "phash_threshold": self.threshold}
+                "within_split_exact_duplicates": self.within_split_exact, "phash_threshold": self.threshold,
+                "phash_candidates_rejected": self.candidates_rejected}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -72,10 +76,20 @@ def perceptual_hash(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(imagehash.phash(load_image(path)).hash, dtype=bool).reshape(-1)
 
 
+def thumbnail(path: str | os.PathLike, size: int = 32) -> np.ndarray:
+    """The image as a ``size x size`` RGB float array in [0, 1] (aspect ignored, area-averaged)."""
+    from PIL import Image
+
+    from acg2vec_lab.data.images import load_image
+
+    return np.asarray(load_image(path).resize((size, size), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+
 def find_leaks(
     items: Sequence[tuple[str, str, str | os.PathLike]],
     phash_threshold: int = 4,
     hasher: Callable[[str | os.PathLike], np.ndarray] = perceptual_hash,
+    max_thumb_diff: float | None = 0.02,
 ) -> LeakReport:
     """Duplicates of one picture across different splits.
 
@@ -84,6 +98,8 @@ def find_leaks(
         phash_threshold: two images whose perceptual hashes differ in at most this many of 64 bits
             count as the same picture (0 = identical hashes only; < 0 disables the perceptual check).
         hasher: path -> bool hash bits (default :func:`perceptual_hash`).
+        max_thumb_diff: a phash candidate is a leak only if the mean absolute difference of the two
+            32x32 thumbnails is at most this (``None``: every phash candidate is a leak).
     """
     report = LeakReport(n_items=len(items), threshold=phash_threshold)
     by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -116,6 +132,11 @@ def find_leaks(
             pair = frozenset([(splits[a], ids[a]), (splits[b], ids[b])])
             if pair in exact_pairs:
                 continue
+            if max_thumb_diff is not None:
+                diff = float(np.abs(thumbnail(items[a][2]) - thumbnail(items[b][2])).mean())
+                if diff > max_thumb_diff:
+                    report.candidates_rejected += 1
+                    continue
             report.perceptual.append((str(splits[a]), ids[a], str(splits[b]), ids[b], int(dist[r, c])))
     return report
 
