@@ -32,6 +32,7 @@ class DclipConfig:
         zero_shot_min_count: tags that occur at least this often in the train split are the
             zero-shot label set.
         compare_e5_text: the notebook also trains the e5-initialised variant and compares.
+        e5_steps: steps of that e5-initialised run (its text tower is 118 M parameters).
     """
 
     model_name: str | None = None
@@ -54,6 +55,7 @@ class DclipConfig:
     eval_limit: int = 0
     zero_shot_min_count: int = 3
     compare_e5_text: bool = True
+    e5_steps: int = 100
     seed: int = 0
 
     def __post_init__(self) -> None:

