@@ -433,7 +433,7 @@ def sample_post(post_id: int, roster: Sequence[Character], cfg: SyntheticDataCon
     elif bg_kind == "outdoors" and rng.random() < 0.4:
         bg_tag = "tree"
 
-    ss = 2  # draw at twice the size, then downsample (anti-aliasing)
+    ss = 2 if max(w, h) < 300 else 1  # small images: draw at twice the size, then downsample (anti-aliasing)
     canvas = Image.new("RGB", (w * ss, h * ss), (255, 255, 255))
     draw_background(canvas, bg_kind, bg_tag, rng)
     draw = ImageDraw.Draw(canvas)
