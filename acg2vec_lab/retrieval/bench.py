@@ -101,22 +101,47 @@ def time_search(index: Any, queries: np.ndarray, k: int = 10, single: int = 50, 
     return float(np.median(singles)), float(np.median(batches)), ids
 
 
+def shared_kmeans(x: np.ndarray, nlist: int, metric: str = "cosine", seed: int = 0, niter: int = 10,
+                  points_per_centroid: int = 39) -> tuple[np.ndarray, float]:
+    """One coarse k-means (``nlist`` centroids) for several IVF variants; returns (centroids, seconds)."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    n_train = min(len(x), points_per_centroid * nlist)
+    sample = x[np.sort(rng.choice(len(x), n_train, replace=False))] if n_train < len(x) else x
+    if metric == "cosine":
+        sample = normalize_rows(sample)
+    t0 = time.perf_counter()
+    km = faiss.Kmeans(x.shape[1], nlist, niter=niter, seed=seed, max_points_per_centroid=points_per_centroid,
+                      spherical=metric != "l2")
+    km.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return km.centroids, time.perf_counter() - t0
+
+
 def compare_indexes(x: np.ndarray, queries: np.ndarray, specs: Sequence[IndexSpec],
                     sweeps: dict[str, Sequence[int]] | None = None, k: int = 10, single: int = 50,
-                    repeats: int = 3, seed: int = 0, log: Any = None) -> pd.DataFrame:
+                    repeats: int = 3, seed: int = 0, log: Any = None, share_kmeans: bool = False) -> pd.DataFrame:
     """Build each index over ``x``, time single and batched search, measure recall@k against exact.
 
     ``sweeps`` maps a kind to search-knob values (``nprobe`` for IVF kinds, ``ef_search`` for HNSW);
     each value gives one row. The first spec should be ``flat`` (the exact reference).
+    ``share_kmeans``: train the coarse quantizer once for all IVF kinds; each IVF row's ``build_s``
+    still includes that k-means time (what building it alone would cost).
     """
     sweeps = sweeps or {}
     rows: list[IndexResult] = []
     truth = None
+    centroids, km_s = None, 0.0
     for spec in specs:
+        if spec.is_ivf and share_kmeans and centroids is None:
+            from acg2vec_lab.retrieval.index import default_nlist
+
+            centroids, km_s = shared_kmeans(x, spec.nlist or default_nlist(len(x)), spec.metric, seed)
         before = _rss()
         t0 = time.perf_counter()
-        index = build_index(x, dataclasses.replace(spec), seed=seed)
-        build_s = time.perf_counter() - t0
+        index = build_index(x, dataclasses.replace(spec), seed=seed,
+                            centroids=centroids if spec.is_ivf and share_kmeans else None)
+        build_s = time.perf_counter() - t0 + (km_s if spec.is_ivf and share_kmeans else 0.0)
         measured = max(_rss() - before, 0) / 1e6
         mem_mb = max(measured, index.memory_bytes() / 1e6) if measured > 0 else index.memory_bytes() / 1e6
         knob_name = "nprobe" if spec.is_ivf else "ef_search" if spec.kind == "hnsw" else ""

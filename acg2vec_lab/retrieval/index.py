@@ -196,13 +196,21 @@ class VectorIndex:
     def is_trained(self) -> bool:
         return self._index is not None and bool(self._index.is_trained)
 
-    def train(self, x: Any) -> "VectorIndex":
-        """Train the quantizers (IVF kinds) on ``x`` ``(N, d)``; a no-op for flat and HNSW."""
+    def train(self, x: Any, centroids: np.ndarray | None = None) -> "VectorIndex":
+        """Train the quantizers (IVF kinds) on ``x`` ``(N, d)``; a no-op for flat and HNSW.
+
+        ``centroids`` ``(nlist, d)``: a coarse quantizer trained elsewhere (e.g. one k-means shared by
+        several IVF variants in a benchmark); then only the SQ/PQ codebooks are trained on ``x``.
+        """
         x = self._prepare(x)
         if self.spec.is_ivf:
             if len(self._ids):
                 raise RuntimeError("cannot retrain an index that already holds vectors")
+            if centroids is not None:
+                self.spec.nlist = len(centroids)
             self._index = self._make_empty(len(x))
+            if centroids is not None:
+                self._index.quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
             self._index.train(x)
             self._index.nprobe = self.spec.nprobe
         return self
@@ -401,7 +409,7 @@ class VectorIndex:
 
 def build_index(x: Any, spec: IndexSpec | str = "flat", ids: Iterable[int] | None = None,
                 metadata: pd.DataFrame | None = None, train_size: int | None = None, seed: int = 0,
-                **info: Any) -> VectorIndex:
+                centroids: np.ndarray | None = None, **info: Any) -> VectorIndex:
     """Build an index over ``x`` ``(N, d)`` in one call (training IVF kinds on a sample of ``train_size``)."""
     spec = IndexSpec(spec) if isinstance(spec, str) else spec
     x = _as_matrix(x)
@@ -409,9 +417,11 @@ def build_index(x: Any, spec: IndexSpec | str = "flat", ids: Iterable[int] | Non
     if spec.is_ivf:
         if spec.nlist is None:
             spec.nlist = default_nlist(len(x))
+        if centroids is not None:
+            spec.nlist = len(centroids)
         n_train = min(len(x), train_size or max(64 * spec.nlist, 10_000))
         rows = np.random.default_rng(seed).choice(len(x), n_train, replace=False) if n_train < len(x) else slice(None)
-        index.train(x[rows])
+        index.train(x[rows], centroids=centroids)
     index.add(x, ids=ids, metadata=metadata)
     return index
 

@@ -1,0 +1,188 @@
+"""``acg2vec-lab search``: build a vector index from images or saved vectors, then query it by image or text."""
+from __future__ import annotations
+
+from acg2vec_lab.commands._util import add_command
+
+EXAMPLES = """  acg2vec-lab search build --images art/ --model efficientnet_lite0 --out art.index
+  acg2vec-lab search build --vectors vecs.npy --ids ids.txt --out vecs.index --kind ivf_sq8 --metric l2
+  acg2vec-lab search query art.index --image query.png -k 10
+  acg2vec-lab search query art.index --text "1girl, silver hair" -k 5    # needs a text embedder in the same space (dclip)
+"""
+
+
+def _embed_folder(emb, folder, batch: int):
+    """Embed every readable image under ``folder``; unreadable ones are skipped and reported."""
+    import numpy as np
+
+    from acg2vec_lab.data.images import ImageLoadError, iter_image_files, load_image
+
+    paths, vecs, skipped, pending, pending_paths = [], [], [], [], []
+
+    def flush():
+        if pending:
+            vecs.append(np.asarray(emb.encode(pending), dtype=np.float32))
+            paths.extend(pending_paths)
+            pending.clear()
+            pending_paths.clear()
+
+    for path in iter_image_files(folder):
+        try:
+            pending.append(load_image(path))
+            pending_paths.append(path)
+        except ImageLoadError as exc:
+            skipped.append({"path": str(path), "error": f"{type(exc).__name__}: {exc.problem}"})
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a folder
+            skipped.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
+        if len(pending) >= batch:
+            flush()
+    flush()
+    x = np.concatenate(vecs) if vecs else np.zeros((0, emb.dim), np.float32)
+    return paths, x, skipped
+
+
+def _read_ids(path, n):
+    import numpy as np
+
+    from pathlib import Path
+
+    p = Path(path)
+    ids = np.load(p) if p.suffix == ".npy" else np.array([int(line) for line in p.read_text().split()], dtype=np.int64)
+    if len(ids) != n:
+        from acg2vec_lab.commands._util import CLIError
+
+        raise CLIError(f"{path} has {len(ids)} ids for {n} vectors")
+    return ids.astype(np.int64)
+
+
+def _build(args) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.config import current_profile
+    from acg2vec_lab.retrieval.index import IndexSpec, build_index
+    from acg2vec_lab.retrieval.planner import plan_index
+
+    if bool(args.images) == bool(args.vectors):
+        raise CLIError("give exactly one of --images FOLDER or --vectors FILE.npy")
+    profile = current_profile(args.profile)
+    t0 = time.perf_counter()
+    info, skipped, meta = {}, [], None
+    if args.images:
+        if not args.model:
+            raise CLIError("--images needs --model NAME (see `acg2vec-lab embed-image --list`)")
+        if not Path(args.images).is_dir():
+            raise CLIError(f"{args.images} is not a folder")
+        from acg2vec_lab.embedders import get
+
+        try:
+            emb = get(args.model, profile)
+        except KeyError as exc:
+            raise CLIError(str(exc.args[0])) from exc
+        if emb.modality != "image":
+            raise CLIError(f"{args.model} embeds {emb.modality}, not images")
+        paths, x, skipped = _embed_folder(emb, args.images, args.batch)
+        if not len(x):
+            raise CLIError(f"no readable images under {args.images} ({len(skipped)} skipped)")
+        ids = np.arange(len(x), dtype=np.int64)
+        meta = pd.DataFrame({"path": [str(p) for p in paths]})
+        info = {"model": emb.name, "space": emb.space, "weights": emb.weights, "profile": profile}
+    else:
+        try:
+            x = np.load(args.vectors)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot read {args.vectors}: {exc}") from exc
+        if x.ndim != 2:
+            raise CLIError(f"{args.vectors}: expected (N, d) vectors, got shape {x.shape}")
+        ids = _read_ids(args.ids, len(x)) if args.ids else np.arange(len(x), dtype=np.int64)
+        info = {"model": args.model, "space": None, "weights": None, "profile": profile, "source": str(args.vectors)}
+        if args.model:
+            from acg2vec_lab.embedders import get
+
+            e = get(args.model, profile)
+            info.update(space=e.space, weights=e.weights)
+    if args.kind == "auto":
+        spec = plan_index(len(x), x.shape[1], int(args.memory_gb * 1e9), args.metric).spec
+    else:
+        spec = IndexSpec(args.kind, args.metric)
+    index = build_index(x, spec, ids=ids, metadata=meta, **info)
+    index.save(args.out)
+    print_json({"index": str(args.out), "kind": index.spec.kind, "metric": index.spec.metric, "n": len(index),
+                "dim": index.dim, "model": info.get("model"), "seconds": round(time.perf_counter() - t0, 2),
+                "skipped": skipped})
+    return 0
+
+
+def _query(args) -> int:
+    from pathlib import Path
+
+    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.config import current_profile
+    from acg2vec_lab.retrieval.index import VectorIndex
+
+    if bool(args.image) == bool(args.text):
+        raise CLIError("give exactly one of --image PATH or --text TEXT")
+    if not (Path(args.index) / "index.json").is_file():
+        raise CLIError(f"{args.index} is not an index folder (build one with `acg2vec-lab search build`)")
+    index = VectorIndex.load(args.index)
+    profile = current_profile(args.profile or index.info.get("profile"))
+    model = index.info.get("model")
+    if not model:
+        raise CLIError("this index was built from bare vectors without --model; it can only be queried from Python")
+    from acg2vec_lab.embedders import available
+
+    embs = available(profile)
+    if model not in embs:
+        raise CLIError(f"the index's model {model!r} is not available in profile {profile}")
+    if args.image:
+        from acg2vec_lab.data.images import ImageLoadError, load_image
+
+        try:
+            image = load_image(args.image)
+        except (ImageLoadError, OSError) as exc:
+            raise CLIError(f"cannot read {args.image}: {exc}") from exc
+        q = embs[model].encode([image])
+        query = {"image": str(args.image)}
+    else:
+        space = index.info.get("space")
+        texts = [e for e in embs.values() if e.modality == "text" and space and e.space == space]
+        if not texts:
+            raise CLIError(f"model {model!r} has no text counterpart in the same space "
+                           f"(space={space!r}); text queries need e.g. a dclip index")
+        q = texts[0].encode([args.text])
+        query = {"text": args.text, "text_model": texts[0].name}
+    table = index.query(q, args.k)
+    results = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != "query"}
+               for row in table.to_dict("records")]
+    print_json({"index": str(args.index), "model": model, **query, "k": args.k, "results": results})
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "search", "Build a vector index (faiss) from images or vectors and query it by image or text.",
+                    EXAMPLES, lambda args: args.parser.print_help() or 2)
+    p.set_defaults(parser=p)
+    ss = p.add_subparsers(dest="search_command", metavar="ACTION")
+    b = ss.add_parser("build", help="embed a folder of images (or load vectors) and write an index folder")
+    b.add_argument("--images", help="folder of images (searched recursively; unreadable files are skipped and reported)")
+    b.add_argument("--vectors", help="(N, d) float .npy file")
+    b.add_argument("--ids", help="ids for --vectors: .npy or a text file of integers (default 0..N-1)")
+    b.add_argument("--model", help="embedder name (required with --images), e.g. efficientnet_lite0")
+    b.add_argument("--out", required=True, help="index folder to write (replaced atomically)")
+    b.add_argument("--kind", default="auto", choices=["auto", "flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"],
+                   help="index type (auto: the planner's choice for N, d and --memory-gb)")
+    b.add_argument("--metric", default="cosine", choices=["cosine", "ip", "l2"])
+    b.add_argument("--memory-gb", type=float, default=8.0, help="memory budget for --kind auto")
+    b.add_argument("--batch", type=int, default=32, help="images per encode call")
+    b.add_argument("--profile", help="smoke | cpu | full: which embedder variants (default $ACG2VEC_PROFILE or cpu)")
+    b.set_defaults(func=_build)
+    q = ss.add_parser("query", help="top-k of an index for an image or a text, as JSON")
+    q.add_argument("index", help="index folder written by `search build`")
+    q.add_argument("--image", help="query image")
+    q.add_argument("--text", help="query text (needs a text embedder in the index model's space)")
+    q.add_argument("-k", type=int, default=10)
+    q.add_argument("--profile", help="default: the profile the index was built with")
+    q.set_defaults(func=_query)
