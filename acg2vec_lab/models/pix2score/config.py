@@ -26,5 +26,6 @@ class Pix2ScoreConfig:
     pcgrad: bool = False
     max_train: int | None = None
     # EfficientNet-Lite0 comparison: frozen real features + the same three heads
+    lite_size: int = 224  # EfficientNet-Lite0 input side (its native 224; smaller in the CPU profiles for time)
     lite_epochs: int = 50
     lite_lr: float = 1e-2

@@ -50,7 +50,7 @@ def lite_comparison(data: PixivData, cfg: Any, seed: int = 0) -> dict[str, Any]:
 
     t0 = time.time()
     net = load_lite0()
-    feats = {s: lite_features(net, data.x[s]) for s in ("train", "test")}
+    feats = {s: lite_features(net, data.x[s], size=cfg.lite_size) for s in ("train", "test")}
     t1 = time.time()
     predict = train_heads(feats["train"], data.y["train"], dict(HEADS), epochs=cfg.lite_epochs, lr=cfg.lite_lr, seed=seed)
     return {"probs": predict(feats["test"]), "feature_seconds": t1 - t0, "head_seconds": time.time() - t1,

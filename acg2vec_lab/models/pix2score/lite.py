@@ -30,8 +30,8 @@ def load_lite0(weights: str | Path | None = None) -> Any:
     return model.eval()
 
 
-def lite_features(model: Any, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """``(N, S, S, 3)`` uint8 RGB (NHWC) -> ``(N, 1280)`` float32 pooled features (resized to 224, [-1, 1], NCHW)."""
+def lite_features(model: Any, images: np.ndarray, batch_size: int = 32, size: int = LITE_SIZE) -> np.ndarray:
+    """``(N, S, S, 3)`` uint8 RGB (NHWC) -> ``(N, 1280)`` float32 pooled features (resized to ``size``, [-1, 1], NCHW)."""
     import torch
     import torch.nn.functional as F
 
@@ -39,8 +39,8 @@ def lite_features(model: Any, images: np.ndarray, batch_size: int = 32) -> np.nd
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
             x = torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            if x.shape[-1] != LITE_SIZE:
-                x = F.interpolate(x, size=(LITE_SIZE, LITE_SIZE), mode="bilinear", align_corners=False, antialias=True)
+            if x.shape[-1] != size:
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
             feats.append(model.extract_features(x).mean(dim=(2, 3)).numpy())
     return np.concatenate(feats).astype(np.float32)
 
