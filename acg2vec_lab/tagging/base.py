@@ -148,10 +148,16 @@ def load_deepdanbooru_tagger(profile: str | None = None, project_path: str | os.
             optional ``categories.json``), loaded by :mod:`acg2vec_lab.models.deepdanbooru`.
     """
     if project_path is not None:
-        from acg2vec_lab.models.deepdanbooru import project as dd_project  # written with the loaders
+        from acg2vec_lab.models.deepdanbooru.loaders import load_project
 
-        model, tags, categories = dd_project.load_project(project_path)
-        return DeepDanbooruTagger(model, tags, categories, preprocess_mode, source=f"real: {project_path}")
+        proj = load_project(project_path)
+        codes = {"general": CATEGORY_GENERAL, "character": CATEGORY_CHARACTER, "system": CATEGORY_RATING,
+                 "rating": CATEGORY_RATING, "copyright": CATEGORY_COPYRIGHT, "artist": CATEGORY_ARTIST,
+                 "meta": CATEGORY_META}
+        categories = [CATEGORY_RATING if t.startswith("rating:") else codes.get(str(c).lower(), CATEGORY_GENERAL)
+                      for t, c in zip(proj.tags, proj.categories)]
+        return DeepDanbooruTagger(proj.model, proj.tags, categories, preprocess_mode,
+                                  source=f"real: {proj.model_file}")
     from acg2vec_lab.train.tagger import load_trained_tagger_model
 
     model, tags, categories, ckpt = load_trained_tagger_model(profile)

@@ -1,0 +1,1 @@
+"""Training loops and their safety nets (NaN guard, BatchNorm statistics check and repair)."""

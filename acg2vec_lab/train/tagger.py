@@ -1,0 +1,398 @@
+"""Training a DeepDanbooru tagger from scratch on a Danbooru-format data set (the synthetic one here).
+
+What it follows from DeepDanbooru (``models.md`` 1.5-1.6): multi-hot targets over a vocabulary of
+general + character tags with at least ``minimum_tag_count`` training posts plus the rating tags;
+binary cross-entropy or focal loss; Adam, SGD (momentum 0.9, Nesterov) or RMSprop with an optional
+per-epoch learning-rate list; rotation / scale / shift augmentation with an edge-replicated warp; a
+checkpoint after every epoch that a rerun resumes from. What it adds: the NaN guard and the
+BatchNorm statistics check + repair of :mod:`acg2vec_lab.train.guards` (the two failure modes the
+ACG2vec README reports).
+
+Checkpoint folder (``checkpoint_dir("deepdanbooru", variant)``), read by the tagger loader and the
+illust2vec embedder:
+
+* ``model.weights.h5`` — Keras weights of ``build_model(load_config("deepdanbooru", variant), n_tags=len(tags))``;
+* ``tags.json`` — ``{"tags": [...], "categories": [...]}`` (0 general, 4 character, 9 rating);
+* ``train_state.json`` — epochs done, history, configs, guard/BN events, evaluation;
+* ``optimizer.npz`` — optimizer variables, so a resumed run continues the same optimisation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from acg2vec_lab.io import atomic_path, write_json
+from acg2vec_lab.tagging.base import CATEGORY_CHARACTER, CATEGORY_GENERAL, CATEGORY_RATING, save_tags_json, load_tags_json
+
+RATING_NAMES = {"g": "rating:general", "s": "rating:sensitive", "q": "rating:questionable", "e": "rating:explicit"}
+STATE_FILE = "train_state.json"
+WEIGHTS_FILE = "model.weights.h5"
+TAGS_FILE = "tags.json"
+
+
+def rating_tag(rating: str) -> str:
+    return RATING_NAMES.get(rating, f"rating:{rating}")
+
+
+def build_vocabulary(posts: Sequence[Any], minimum_tag_count: int = 20, max_tags: int | None = None
+                     ) -> tuple[list[str], list[int]]:
+    """Tags to predict: general then character tags with >= ``minimum_tag_count`` posts (most frequent
+    first, capped at ``max_tags``), then the rating tags present, as in DeepDanbooru's tag files."""
+    counts: Counter = Counter()
+    cat_of: dict[str, int] = {}
+    ratings: Counter = Counter()
+    for p in posts:
+        for t in p.tags:
+            if t.category in (CATEGORY_GENERAL, CATEGORY_CHARACTER):
+                counts[t.name] += 1
+                cat_of[t.name] = t.category
+        ratings[rating_tag(p.rating)] += 1
+    kept = [n for n, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= minimum_tag_count]
+    if max_tags is not None:
+        kept = kept[:max_tags]
+    general = sorted(n for n in kept if cat_of[n] == CATEGORY_GENERAL)
+    character = sorted(n for n in kept if cat_of[n] == CATEGORY_CHARACTER)
+    order = [r for r in RATING_NAMES.values() if r in ratings] + sorted(r for r in ratings if r not in RATING_NAMES.values())
+    tags = general + character + order
+    cats = [CATEGORY_GENERAL] * len(general) + [CATEGORY_CHARACTER] * len(character) + [CATEGORY_RATING] * len(order)
+    return tags, cats
+
+
+def multi_hot(posts: Sequence[Any], tags: Sequence[str]) -> np.ndarray:
+    """``(N, n_tags)`` float32 targets (rating tag from ``post.rating``)."""
+    index = {t: i for i, t in enumerate(tags)}
+    y = np.zeros((len(posts), len(tags)), np.float32)
+    for r, p in enumerate(posts):
+        for t in p.tags:
+            if t.name in index:
+                y[r, index[t.name]] = 1.0
+        rt = rating_tag(p.rating)
+        if rt in index:
+            y[r, index[rt]] = 1.0
+    return y
+
+
+def focal_loss(alpha: float = 0.25, gamma: float = 2.0):
+    """Binary focal loss: mean over tags of -alpha_t (1 - p_t)^gamma log(p_t)."""
+    import keras
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        eps = keras.config.epsilon()
+        y_pred = ops.clip(ops.cast(y_pred, "float32"), eps, 1.0 - eps)
+        y_true = ops.cast(y_true, "float32")
+        p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+        a_t = y_true * alpha + (1.0 - y_true) * (1.0 - alpha)
+        return ops.mean(-a_t * ops.power(1.0 - p_t, gamma) * ops.log(p_t), axis=-1)
+
+    loss.__name__ = "focal_loss"
+    return loss
+
+
+def make_optimizer(name: str, learning_rate: float):
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_for_epoch(cfg: Any, epoch: int) -> float:
+    """DeepDanbooru's ``learning_rates`` rule: the last entry with ``used_epoch <= epoch`` wins."""
+    lr = cfg.learning_rate
+    for entry in sorted(cfg.learning_rates or (), key=lambda e: e["used_epoch"]):
+        if entry["used_epoch"] <= epoch:
+            lr = entry["learning_rate"]
+    return float(lr)
+
+
+def _load(path: Path):
+    try:
+        from acg2vec_lab.data import load_image
+    except ImportError:  # pragma: no cover
+        from PIL import Image
+
+        return Image.open(path).convert("RGB")
+    return load_image(path)
+
+
+def prepare_images(paths: Sequence[Path], size: tuple[int, int], for_training: bool, scale_max: float = 1.1,
+                   workers: int = 2) -> list[np.ndarray]:
+    """Decode once: AREA-fitted arrays for augmentation (uint8), or final evaluation inputs (float32)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from acg2vec_lab.tagging.preprocess import deepdanbooru_eval, fit_for_training
+
+    def one(p: Path) -> np.ndarray:
+        img = _load(p)
+        if for_training:
+            return np.round(fit_for_training(img, size, scale_max) * 255).astype(np.uint8)
+        return deepdanbooru_eval(img, size)
+
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        return list(pool.map(one, paths))
+
+
+class AugmentedBatches:
+    """A ``keras.utils.PyDataset`` of augmented batches; worker threads prepare batches ahead."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        import keras
+
+        from acg2vec_lab.tagging.preprocess import augment, warp_to_canvas
+
+        class _Batches(keras.utils.PyDataset):
+            def __init__(self, images, labels, size, cfg, steps=None, seed=0, epoch=0):
+                super().__init__(workers=max(cfg.workers, 1), use_multiprocessing=False)
+                self.images, self.labels, self.size, self.cfg = images, labels, size, cfg
+                self.seed, self.epoch = seed, epoch
+                self.n_batches = math.ceil(len(images) / cfg.batch_size)
+                if steps:
+                    self.n_batches = min(self.n_batches, steps)
+                self._order()
+
+            def _order(self):
+                self.order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.images))
+
+            def __len__(self):
+                return self.n_batches
+
+            def __getitem__(self, idx):
+                bs = self.cfg.batch_size
+                sel = self.order[idx * bs:(idx + 1) * bs]
+                rng = np.random.default_rng((self.seed, self.epoch, idx))
+                xs = []
+                for i in sel:
+                    img = self.images[i].astype(np.float32) / 255.0
+                    if self.cfg.augment:
+                        xs.append(augment(img, self.size, rng, tuple(self.cfg.rotation_range),
+                                          tuple(self.cfg.scale_range), tuple(self.cfg.shift_range)))
+                    else:
+                        xs.append(np.clip(warp_to_canvas(img, self.size[1], self.size[0],
+                                                         scale=1.0 / self.cfg.scale_range[1]), 0, 1))
+                return np.stack(xs).astype(np.float32), self.labels[sel]
+
+            def on_epoch_end(self):
+                self.epoch += 1
+                self._order()
+
+        return _Batches(*args, **kwargs)
+
+
+@dataclasses.dataclass
+class TaggerData:
+    tags: list[str]
+    categories: list[int]
+    train_paths: list[Path]
+    y_train: np.ndarray
+    val_paths: list[Path]
+    y_val: np.ndarray
+    test_paths: list[Path]
+    y_test: np.ndarray
+
+
+def tagger_data(dataset: Any, cfg: Any) -> TaggerData:
+    """Vocabulary from the training split, multi-hot labels and image paths for train/val/test."""
+    def cap(posts, n):
+        return list(posts)[:n] if n else list(posts)
+
+    train = cap(dataset.split("train"), cfg.max_train_images)
+    val = cap(dataset.split("val"), cfg.max_eval_images)
+    test = cap(dataset.split("test"), cfg.max_eval_images)
+    tags, cats = build_vocabulary(train, cfg.minimum_tag_count, cfg.max_tags)
+    paths = lambda ps: [Path(dataset.image_path(p)) for p in ps]  # noqa: E731
+    return TaggerData(tags, cats, paths(train), multi_hot(train, tags), paths(val), multi_hot(val, tags),
+                      paths(test), multi_hot(test, tags))
+
+
+def _model_config(variant: str):
+    from acg2vec_lab.config import load_config
+
+    return load_config("deepdanbooru", variant=variant)
+
+
+def build_tagger_model(variant: str, n_tags: int):
+    """The Keras tagger of ``configs/deepdanbooru/<variant>.json`` with ``n_tags`` outputs."""
+    from acg2vec_lab.models.deepdanbooru.tf_model import build_model
+
+    return build_model(_model_config(variant), n_tags=n_tags)
+
+
+def _save_optimizer(opt: Any, path: Path) -> None:
+    arrays = {f"v{i:04d}": v.numpy() for i, v in enumerate(opt.variables)}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def _load_optimizer(opt: Any, model: Any, path: Path) -> bool:
+    if not path.exists():
+        return False
+    opt.build(model.trainable_variables)
+    data = np.load(path)
+    if len(data.files) != len(opt.variables):
+        return False
+    for i, v in enumerate(opt.variables):
+        v.assign(data[f"v{i:04d}"])
+    return True
+
+
+def _save_weights(model: Any, path: Path) -> None:
+    with atomic_path(path.with_name(path.name)) as tmp:
+        tmp_h5 = tmp.with_name(tmp.name + ".weights.h5")  # Keras wants the .weights.h5 suffix
+        model.save_weights(tmp_h5)
+        os.replace(tmp_h5, tmp)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train_tagger` returns."""
+
+    model: Any
+    tags: list[str]
+    categories: list[int]
+    checkpoint: Path
+    state: dict[str, Any]
+    data: TaggerData
+    resumed_from_epoch: int
+    seconds: float
+
+
+def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = None, checkpoint: str | os.PathLike | None = None,
+                 resume: bool = True, epochs: int | None = None, verbose: int = 0) -> TrainResult:
+    """Train (or resume, or just load when finished) the DeepDanbooru tagger of ``profile``.
+
+    Args:
+        profile: picks ``configs/deepdanbooru_train/<variant>.json`` and the synthetic data set.
+        cfg: a :class:`~acg2vec_lab.train.config.TaggerTrainConfig` instead of the profile's.
+        dataset: a Danbooru-format data set (default ``acg2vec_lab.data.synthetic_dataset(profile)``).
+        checkpoint: folder (default ``checkpoint_dir("deepdanbooru", variant)``).
+        resume: continue from the folder's last finished epoch (a finished run is only loaded).
+        epochs: train up to this many epochs in total (default ``cfg.epochs``); lets a caller stop
+            early and resume later.
+    """
+    import keras
+
+    from acg2vec_lab.config import load_config, to_dict, variant_for
+    from acg2vec_lab.paths import checkpoint_dir
+    from acg2vec_lab.train.guards import NaNGuard, check_bn_statistics, repair_bn_statistics
+
+    t0 = time.perf_counter()
+    cfg = cfg or load_config("deepdanbooru_train", profile)
+    if dataset is None:
+        from acg2vec_lab.data import synthetic_dataset
+
+        dataset = synthetic_dataset(profile)
+    ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_dir("deepdanbooru", variant_for(profile))
+    ckpt.mkdir(parents=True, exist_ok=True)
+    total_epochs = epochs or cfg.epochs
+    data = tagger_data(dataset, cfg)
+
+    state_path = ckpt / STATE_FILE
+    state: dict[str, Any] = {}
+    if resume and state_path.exists() and (ckpt / WEIGHTS_FILE).exists():
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if state.get("train_config") != to_dict(cfg) or state.get("tags") != data.tags:
+            state = {}  # a different recipe or vocabulary: start over rather than mix
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    model = build_tagger_model(cfg.model_variant, len(data.tags))
+    opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
+    loss = focal_loss() if cfg.loss == "focal_loss" else keras.losses.BinaryCrossentropy()
+    model.compile(optimizer=opt, loss=loss, jit_compile=False,  # XLA compile of the backward pass costs minutes on CPU
+                  metrics=[keras.metrics.Precision(name="precision"),
+                                                      keras.metrics.Recall(name="recall")])
+    start_epoch = 0
+    if state:
+        model.load_weights(ckpt / WEIGHTS_FILE)
+        _load_optimizer(opt, model, ckpt / "optimizer.npz")
+        start_epoch = int(state["epochs_done"])
+    else:
+        state = {"epochs_done": 0, "history": [], "guard_events": [], "bn_events": [],
+                 "train_config": to_dict(cfg), "model_config": to_dict(_model_config(cfg.model_variant)),
+                 "model_variant": cfg.model_variant, "tags": data.tags}
+    resumed_from = start_epoch
+    size = tuple(model.input_shape[1:3])
+
+    if start_epoch < total_epochs:
+        scale_max = cfg.scale_range[1] if cfg.augment else 1.0
+        train_images = prepare_images(data.train_paths, size, True, max(scale_max, 1.0), cfg.workers)
+        val_x = np.stack(prepare_images(data.val_paths, size, False, workers=cfg.workers))
+        batches = AugmentedBatches(train_images, data.y_train, size, cfg, cfg.steps_per_epoch, cfg.seed, start_epoch)
+        guard = NaNGuard(verbose=bool(verbose) or True)
+        for epoch in range(start_epoch, total_epochs):
+            te = time.perf_counter()
+            opt.learning_rate.assign(lr_for_epoch(cfg, epoch))
+            hist = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, callbacks=[guard],
+                             validation_data=(val_x, data.y_val), validation_batch_size=cfg.batch_size)
+            row = {k: float(v[-1]) for k, v in hist.history.items()}
+            row.update(epoch=epoch, lr=lr_for_epoch(cfg, epoch), seconds=round(time.perf_counter() - te, 2))
+            if guard.triggered:
+                state["guard_events"] += guard.events
+                state["history"].append(row)
+                break  # weights are the last good snapshot; the checkpoint on disk is the last good epoch
+            if cfg.bn_check:
+                issues = check_bn_statistics(model)
+                if issues:
+                    feed = (batches[i][0] for i in range(min(len(batches), 10)))
+                    report = repair_bn_statistics(model, feed, method=cfg.bn_repair)
+                    state["bn_events"].append({"epoch": epoch, **report})
+            state["history"].append(row)
+            state["epochs_done"] = epoch + 1
+            _save_weights(model, ckpt / WEIGHTS_FILE)
+            _save_optimizer(opt, ckpt / "optimizer.npz")
+            save_tags_json(ckpt / TAGS_FILE, data.tags, data.categories)
+            write_json(state_path, state)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("float32")
+    return TrainResult(model, data.tags, data.categories, ckpt, state, data, resumed_from, time.perf_counter() - t0)
+
+
+def load_trained_tagger_model(profile: str | None = None, checkpoint: str | os.PathLike | None = None):
+    """``(model, tags, categories, checkpoint_dir)`` of a tagger trained by :func:`train_tagger`."""
+    from acg2vec_lab.config import variant_for
+    from acg2vec_lab.paths import checkpoint_dir
+
+    ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_dir("deepdanbooru", variant_for(profile))
+    if not (ckpt / WEIGHTS_FILE).exists() or not (ckpt / TAGS_FILE).exists():
+        raise FileNotFoundError(
+            f"no trained DeepDanbooru tagger in {ckpt} (needs {WEIGHTS_FILE} and {TAGS_FILE}); train one with "
+            "acg2vec_lab.train.tagger.train_tagger(profile) (notebook 02) or pass --project-path")
+    tags, cats = load_tags_json(ckpt / TAGS_FILE)
+    state = json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8")) if (ckpt / STATE_FILE).exists() else {}
+    variant = state.get("model_variant") or variant_for(profile)
+    model = build_tagger_model(variant, len(tags))
+    model.load_weights(ckpt / WEIGHTS_FILE)
+    return model, tags, cats, ckpt
+
+
+def predict_arrays(model: Any, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Probabilities of preprocessed inputs ``(N, H, W, 3)`` in [0, 1], batched, training=False."""
+    out = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def evaluate_split(model: Any, paths: Sequence[Path], y: np.ndarray, categories: Sequence[int],
+                   general: float = 0.35, character: float = 0.85, workers: int = 2) -> dict[str, Any]:
+    """Probabilities on a split and the headline metrics at the per-category thresholds."""
+    from acg2vec_lab.tagging.metrics import evaluate
+    from acg2vec_lab.tagging.thresholds import ThresholdPolicy, apply_thresholds
+
+    size = tuple(model.input_shape[1:3])
+    x = np.stack(prepare_images(paths, size, False, workers=workers))
+    probs = predict_arrays(model, x)
+    pred = apply_thresholds(probs, categories, ThresholdPolicy(general=general, character=character))
+    return {"probs": probs, "pred": pred, "metrics": evaluate(y, probs, pred)}
