@@ -231,7 +231,7 @@ def load_h5_model(path: str | Path, image_size: int | None = None):
     contents = read_legacy_h5(path)
     kwargs = {"image_size": image_size} if image_size else {}
     cfg = config_from_topology(contents.topology, **kwargs)
-    model = build_model(cfg)
+    model = build_model(cfg, init="zeros")
     set_keras_canonical(model, contents.weights, source=contents.topology)
     return model, cfg
 
@@ -246,7 +246,7 @@ def load_keras_file(path: str | Path, image_size: int | None = None):
     top = topology(src)
     kwargs = {"image_size": image_size} if image_size else {}
     cfg = config_from_topology(top, **kwargs)
-    model = build_model(cfg)
+    model = build_model(cfg, init="zeros")
     set_keras_canonical(model, keras_canonical(src))
     return model, cfg
 

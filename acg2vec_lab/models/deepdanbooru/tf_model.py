@@ -31,10 +31,13 @@ def _layers():
     return keras.layers
 
 
+_INIT = {"kernel": "he_normal"}  # swapped to "zeros" by build_model(init="zeros") while building
+
+
 def conv(x, filters, kernel, strides=1):
     L = _layers()
     return L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                    kernel_initializer="he_normal")(x)
+                    kernel_initializer=_INIT["kernel"])(x)
 
 
 def conv_bn(x, filters, kernel, strides=1, bn_gamma_initializer="ones"):
@@ -79,7 +82,7 @@ def trunk(x, filter_sizes, repeat_sizes, stem_filters=None):
 
 
 def build_model(cfg: DeepDanbooruConfig, image_size: int | None = None, n_tags: int | None = None,
-                input_shape: tuple | None = None):
+                input_shape: tuple | None = None, init: str = "he_normal"):
     """The Keras tagger for ``cfg`` (input NHWC float32 in [0, 1], output sigmoid probabilities).
 
     Args:
@@ -87,7 +90,19 @@ def build_model(cfg: DeepDanbooruConfig, image_size: int | None = None, n_tags: 
         image_size / n_tags: override ``cfg.image_size`` / ``cfg.n_tags``.
         input_shape: full ``(H, W, 3)`` input shape instead of a square; ``(None, None, 3)`` for any size
             (``conv_gap`` head only).
+        init: conv kernel initializer, DeepDanbooru's ``"he_normal"``; loaders pass ``"zeros"``
+            (the weights are overwritten anyway, and drawing 161 M normals costs seconds at full size).
     """
+    import keras
+
+    previous, _INIT["kernel"] = _INIT["kernel"], init
+    try:
+        return _build(cfg, image_size, n_tags, input_shape)
+    finally:
+        _INIT["kernel"] = previous
+
+
+def _build(cfg, image_size, n_tags, input_shape):
     import keras
 
     fs, rs = cfg.stages()
