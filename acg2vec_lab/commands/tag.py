@@ -1,0 +1,86 @@
+"""``acg2vec-lab tag``: batch-tag folders or files with DeepDanbooru or JoyTag, writing sidecars/JSON/CSV."""
+from __future__ import annotations
+
+from acg2vec_lab.commands._util import CLIError, add_command, print_json
+
+EXAMPLES = """  acg2vec-lab tag images/                                    # .txt captions beside each image (trained tiny/small tagger)
+  acg2vec-lab tag images/ --project-path deepdanbooru-v3/     # a real DeepDanbooru project folder
+  acg2vec-lab tag a.png b.jpg --format json --max-tags 20
+  acg2vec-lab tag images/ --format hydrus --exclude '*_background' 're:^rating:.*'
+  acg2vec-lab tag images/ --model joytag --format csv --output-dir out/
+  acg2vec-lab tag images/ --preset precision --trigger mychar  # 0.5 / 0.9 thresholds, trigger word first
+"""
+
+
+def _main(args) -> int:
+    from acg2vec_lab.config import ConfigError, current_profile
+    from acg2vec_lab.tagging.format import Writer
+    from acg2vec_lab.tagging.pipeline import find_images, tag_images
+    from acg2vec_lab.tagging.thresholds import PRESETS, ThresholdPolicy
+
+    try:
+        profile = current_profile(args.profile)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from exc
+    try:
+        paths = find_images(args.inputs, recursive=not args.no_recursive)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from exc
+    if not paths:
+        raise CLIError(f"no images found in {' '.join(args.inputs)}")
+    g, c = PRESETS[args.preset]
+    policy = ThresholdPolicy(
+        general=args.general_threshold if args.general_threshold is not None else g,
+        character=args.character_threshold if args.character_threshold is not None else c,
+        max_tags=args.max_tags, exclude=tuple(args.exclude or ()), rating=not args.no_rating)
+    from pathlib import Path
+
+    first = Path(args.inputs[0])
+    root = first if first.is_dir() else first.parent
+    writer = Writer(args.format, output_dir=args.output_dir, root=root, trigger=args.trigger,
+                    underscores=args.keep_underscores, escape=not args.no_escape, include_rating=args.include_rating)
+    from acg2vec_lab.tagging.base import load_tagger
+
+    try:
+        tagger = load_tagger(args.model, profile, args.project_path, **(
+            {"preprocess_mode": args.preprocess} if args.model == "deepdanbooru" else {}))
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    summary = tag_images(tagger, paths, writer, policy, batch_size=args.batch_size, workers=args.workers,
+                         progress=not args.no_progress, resume=not args.overwrite)
+    out = summary.as_dict()
+    out.update(profile=profile, format=args.format, weights=getattr(tagger, "source", ""),
+               thresholds={"general": policy.general, "character": policy.character, "max_tags": policy.max_tags,
+                           "exclude": list(policy.exclude)})
+    print_json(out)
+    return 0 if summary.failed == 0 else 1
+
+
+def register(sub) -> None:
+    p = add_command(sub, "tag", "Tag images in batches (one model load per run); resumable, bad files skipped and reported.",
+                    EXAMPLES, _main)
+    p.add_argument("inputs", nargs="+", metavar="FOLDER_OR_FILE", help="image files and/or folders (searched recursively)")
+    p.add_argument("--model", choices=["deepdanbooru", "joytag"], default="deepdanbooru")
+    p.add_argument("--project-path", help="a real DeepDanbooru project folder (model-*.h5/.keras, tags.txt, categories.json)")
+    p.add_argument("--profile", help="smoke | cpu | full: which trained variant (default: $ACG2VEC_PROFILE or cpu)")
+    p.add_argument("--format", choices=["txt", "hydrus", "json", "csv"], default="txt",
+                   help="txt: name.txt caption; hydrus: name.ext.txt one tag per line; json: name.ext.json; csv: one tags.csv")
+    p.add_argument("--output-dir", help="write outputs here (mirroring the input folder) instead of beside the images")
+    p.add_argument("--preset", choices=["balanced", "precision", "recall", "original"], default="balanced",
+                   help="threshold preset (general/character): balanced .35/.85, precision .5/.9, recall .25/.7, original .5/.5")
+    p.add_argument("--general-threshold", type=float, help="overrides the preset's general threshold")
+    p.add_argument("--character-threshold", type=float, help="overrides the preset's character threshold")
+    p.add_argument("--max-tags", type=int, help="keep at most this many tags per image (rating not counted)")
+    p.add_argument("--exclude", nargs="+", metavar="PATTERN", help="wildcards (e.g. '*_background') or 're:REGEX', after thresholding")
+    p.add_argument("--trigger", help="a word prepended to every caption")
+    p.add_argument("--keep-underscores", action="store_true", help="do not turn underscores into spaces")
+    p.add_argument("--no-escape", action="store_true", help="do not escape ( and )")
+    p.add_argument("--include-rating", action="store_true", help="put the rating tag into txt/hydrus captions too")
+    p.add_argument("--no-rating", action="store_true", help="do not emit the rating arg-max at all")
+    p.add_argument("--preprocess", choices=["deepdanbooru", "stretch", "a1111"], default="deepdanbooru",
+                   help="DeepDanbooru preprocessing: original evaluation path, plain stretch, or A1111 resize-and-fill")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="decode/resize threads running beside the model")
+    p.add_argument("--overwrite", action="store_true", help="retag images whose output already exists (default: skip them)")
+    p.add_argument("--no-recursive", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
