@@ -173,3 +173,18 @@ def test_quantile_rebinning_balances_classes():
     edges = rebin.quantile_edges(tied, 10)
     assert edges.tolist() == [2.0, 3.0] and rebin.class_histogram(tied, edges).tolist() == [80, 10, 10]
     assert (to_bins(values, rep["edges_after"]) < 15).all()
+
+
+def test_nan_guard_stops_the_multitask_step_and_restores_weights():
+    from acg2vec_lab.models.pix2score import train as p2s
+    from acg2vec_lab.train.guards import NaNGuard
+
+    x, y = _toy_data(16)
+    xf = x.astype(np.float32)
+    xf[8:] = np.nan  # half the images poison the loss of whichever batch they land in
+    guard = NaNGuard(snapshot_every=1, verbose=False)
+    cfg = Pix2ScoreConfig(**{**TINY.__dict__, "epochs": 2})
+    model, hist = p2s.train(cfg, xf.astype(np.float32), y, seed=0, callbacks=[guard])
+    assert guard.triggered and len(guard.events) == 1 and guard.events[0]["loss"] == "nan"
+    assert len(hist["loss"]) == 1  # stopped in the first epoch
+    assert all(np.isfinite(w).all() for w in model.get_weights())  # rolled back to the last finite snapshot
