@@ -200,3 +200,35 @@ def test_every_config_is_valid():
         cfg = load_config("joytag", profile)
         assert cfg.d_model % cfg.num_heads == 0 and cfg.d_model % 4 == 0
         assert dataclasses.asdict(cfg)["loss_type"] == "focal2"
+
+
+class _FakeTagger:
+    """A Tagger whose 'model' reads the answer off a per-image id pixel (tests the comparison plumbing only)."""
+
+    def __init__(self, tags, table, source):
+        self.tags, self.table, self.source = tags, table, source
+        self.categories, self.input_size, self.name = [0] * len(tags), (4, 4), "fake"
+
+    def preprocess(self, image):
+        return np.asarray(image, np.float32)[0, 0, :1]
+
+    def predict(self, batch):
+        return self.table[batch[:, 0].astype(int)]
+
+
+class _FakeDataset:
+    def load_image(self, post):
+        return Image.new("RGB", (4, 4), (post.id, 0, 0))
+
+
+def test_comparison_table_scores_common_tags_on_the_same_posts():
+    from acg2vec_lab.models.joytag.experiment import comparison_table
+
+    posts = [_Post(0, ["a", "b"]), _Post(1, ["b"]), _Post(2, ["a"])]
+    perfect = _FakeTagger(["a", "b", "only_here"], np.array([[1, 1, 0], [0, 1, 0], [1, 0, 0]], np.float32), "x")
+    wrong = _FakeTagger(["rating:safe", "b", "a"], np.array([[1, 0, 0], [1, 0, 1], [1, 1, 0]], np.float32), "y")
+    table, common = comparison_table(_FakeDataset(), posts, {"p": perfect, "w": wrong}, threshold=0.4)
+    assert common == ["a", "b"]
+    rows = table.set_index("model")
+    assert rows.loc["p", "micro_f1@th"] == 1.0 and rows.loc["w", "micro_f1@th"] == 0.0
+    assert rows.loc["p", "mAP"] == 1.0 and rows.loc["p", "n_images"] == 3 and rows.loc["w", "weights"] == "y"
