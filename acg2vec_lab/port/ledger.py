@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-COLUMNS = ["layer", "torch", "tf", "weight_transform", "crop", "output_shape", "max_abs_diff"]
+COLUMNS = ["layer", "torch", "tf", "weight_transform", "crop", "output_shape", "max_abs_diff", "rel_diff"]
 
 
 def max_abs_diff(torch_nchw: Any, tf_nhwc: Any) -> float:
@@ -17,6 +17,12 @@ def max_abs_diff(torch_nchw: Any, tf_nhwc: Any) -> float:
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch torch(NHWC view) {a.shape} vs tf {b.shape}")
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+
+
+def rel_diff(torch_nchw: Any, tf_nhwc: Any) -> float:
+    """max |diff| / max |torch activation| (float32 rounding scales with the activation size)."""
+    scale = float(np.max(np.abs(np.asarray(torch_nchw)))) if np.asarray(torch_nchw).size else 0.0
+    return max_abs_diff(torch_nchw, tf_nhwc) / scale if scale else 0.0
 
 
 def make_ledger(rows: Iterable[dict]):

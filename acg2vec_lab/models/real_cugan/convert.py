@@ -142,7 +142,7 @@ def _tf_trace(tf_model, x_nhwc) -> dict:
 
 def parity_ledger(torch_model, tf_model, x_nchw) -> Any:
     """Run both models eagerly on the same input and tabulate every layer (the notebook's table)."""
-    from acg2vec_lab.port.ledger import make_ledger, max_abs_diff
+    from acg2vec_lab.port.ledger import make_ledger, max_abs_diff, rel_diff
 
     ta = _torch_trace(torch_model, x_nchw)
     fa = _tf_trace(tf_model, _np(x_nchw).transpose(0, 2, 3, 1))
@@ -157,9 +157,10 @@ def parity_ledger(torch_model, tf_model, x_nchw) -> Any:
         crop_txt = f"[{tconv_crop(k, s, p)[0]}:-{tconv_crop(k, s, p)[1]}] per side" if (kind == "deconv" and p) else "-"
         rows.append({"layer": key, "torch": tspec, "tf": fspec, "weight_transform": weight_transform(kind),
                      "crop": crop_txt, "output_shape": tuple(fa[key].shape),
-                     "max_abs_diff": max_abs_diff(ta[key], fa[key])})
+                     "max_abs_diff": max_abs_diff(ta[key], fa[key]), "rel_diff": rel_diff(ta[key], fa[key])})
     rows.append({"layer": "<output>", "torch": type(torch_model).__name__, "tf": type(tf_model).__name__,
                  "weight_transform": "-", "crop": f"[:{torch_model.scale}h0, :{torch_model.scale}w0]",
                  "output_shape": tuple(fa["<output>"].shape),
-                 "max_abs_diff": max_abs_diff(ta["<output>"], fa["<output>"])})
+                 "max_abs_diff": max_abs_diff(ta["<output>"], fa["<output>"]),
+                 "rel_diff": rel_diff(ta["<output>"], fa["<output>"])})
     return make_ledger(rows)

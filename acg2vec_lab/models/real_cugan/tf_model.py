@@ -153,7 +153,7 @@ class TFUpCunet:
         ph = ((h0 - 1) // k + 1) * k
         pw = ((w0 - 1) // k + 1) * k
         # torch F.pad(x, (m, m+pw-w0, m, m+ph-h0)) lists W first; tf.pad lists H first.
-        xp = tf.pad(x, [[0, 0], [m, m + ph - h0], [m, m + pw - w0], [0, 0]], mode="REFLECT")
+        xp = reflect_pad(x, m, m + ph - h0, m, m + pw - w0)
         out = self.core(xp, alpha)
         return out[:, : self.scale * h0, : self.scale * w0, :]
 
@@ -197,6 +197,19 @@ class TFUpCunet:
 
     def __call__(self, x, alpha: float = 1.0):
         return self.function("forward")(tf.convert_to_tensor(x, tf.float32), tf.constant(alpha, tf.float32))
+
+
+def reflect_pad(x, top, bottom, left, right, rounds: int = 8):
+    """Graph-safe reflect padding with dynamic amounts; like torch_model.reflect_pad it pads in
+    rounds of at most side-1 so images smaller than the margin work (sides >= 2; 8 unrolled rounds
+    cover every side >= 2 for the margins used here). Extra rounds pad by 0 (no-ops)."""
+    for _ in range(rounds):
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        t, b = tf.minimum(top, h - 1), tf.minimum(bottom, h - 1)
+        l, r = tf.minimum(left, w - 1), tf.minimum(right, w - 1)
+        x = tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]], mode="REFLECT")
+        top, bottom, left, right = top - t, bottom - b, left - l, right - r
+    return x
 
 
 def pixel_shuffle_nhwc(x, r: int):
