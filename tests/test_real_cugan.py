@@ -116,8 +116,8 @@ def test_tiling_exact_matches_whole_cache_does_not():
     x = torch.from_numpy(tm.to_network_range(np.ascontiguousarray(img), pro)).permute(2, 0, 1)[None]
     with torch.no_grad():
         whole = _nhwc(m(x))
-    exact = _nhwc(tiling.torch_upscale(m, x, mode="exact", tile=32))
-    cache = _nhwc(tiling.torch_upscale(m, x, mode="cache", tile=32))
+    exact = _nhwc(tiling.torch_upscale(m, x, mode="exact", tile=48))
+    cache = _nhwc(tiling.torch_upscale(m, x, mode="cache", tile=48))
     assert np.abs(exact - whole).max() < 1e-4  # float summation order only (measured 2e-5)
     assert np.abs(cache - whole).max() > 1e-3  # the reference semantics really differ (measured ~2e-2)  # the reference semantics really differ
     tfm = convert.tf_from_torch(m)
@@ -136,7 +136,7 @@ def test_tiling_exact_other_scales_tiny(scale):
         whole = _nhwc(m(x))
     exact = _nhwc(tiling.torch_upscale(m, x, mode="exact", tile=12))
     assert exact.shape == whole.shape
-    assert np.abs(exact - whole).max() < 1e-5
+    assert np.abs(exact - whole).max() < 1e-5 * max(1.0, float(np.abs(whole).max()))
 
 
 def test_acg2vec_layout_loader_and_bug(tmp_path):
