@@ -24,6 +24,7 @@ def test_v3_at_512_matches_the_spec():
     m = T.resnet_custom_v3(n_tags=9176, image_size=512)
     counts = T.count_params(m)
     assert counts == {"total": 161_272_768, "trainable": 161_061_952, "non_trainable": 210_816}
+    assert T.analytic_param_counts(load_config("deepdanbooru", "full")) == counts
     types = T.layer_type_counts(m)
     assert types["Conv2D"] == 179 and types["BatchNormalization"] == 178 and types["Add"] == 57
     assert types["Activation"] == 173 and types["MaxPooling2D"] == 1 and types["GlobalAveragePooling2D"] == 1
@@ -65,6 +66,7 @@ def test_variant_parameter_counts(variant, size, total, convs, adds):
 
     m = T.BUILDERS[variant](n_tags=1000, image_size=size)
     assert T.count_params(m)["total"] == total
+    assert T.analytic_param_counts(DeepDanbooruConfig(variant=variant, n_tags=1000, image_size=size)) == T.count_params(m)
     types = T.layer_type_counts(m)
     assert types["Conv2D"] == convs and types["Add"] == adds
     if variant == "resnet_152":
@@ -82,6 +84,7 @@ def test_configs_load_and_tiny_keeps_every_layer_type(profile):
         assert cfg.variant == "resnet_custom_v3" and cfg.image_size == 512 and cfg.n_tags == 9176
         return
     m = T.build_model(cfg)
+    assert T.analytic_param_counts(cfg) == T.count_params(m)
     assert set(T.layer_type_counts(m)) == {"InputLayer", "Conv2D", "BatchNormalization", "Activation",
                                            "MaxPooling2D", "Add", "GlobalAveragePooling2D"}
     top = T.topology(m)

@@ -496,3 +496,27 @@ def keras_to_torch(model, folded: bool = False):
 
     cfg = config_from_topology(topology(model))
     return build_torch_model(cfg, folded=folded).load_canonical(keras_canonical(model))
+
+
+def parity_ledger(model, torch_model, x):
+    """Per-stage TF vs PyTorch comparison on NHWC ``x`` (stem, max-pool, every block, probabilities),
+    as a :func:`acg2vec_lab.port.ledger.make_ledger` table with max |diff| per row."""
+    import keras
+    import torch
+
+    from acg2vec_lab.port.ledger import make_ledger, max_abs_diff, rel_diff
+
+    top = topology(model)
+    names = [top.stem_relu, top.pool] + [b.relu for b in top.blocks] + [top.output]
+    tf_outs = keras.Model(model.input, [model.get_layer(n).output for n in names])(x, training=False)
+    with torch.no_grad():
+        rows_t = torch_model.trace(torch.from_numpy(np.asarray(x, np.float32)))
+    transform = "hwio_to_oihw + BN folded (eps 1e-3)" if torch_model.folded else "hwio_to_oihw; BN eps 1e-3"
+    rows = []
+    for name, (label, spec, t), tf_out in zip(names, rows_t, tf_outs):
+        t = t.numpy()
+        a = np.asarray(tf_out)
+        rows.append({"layer": label, "torch": spec, "tf": f"{name} ({top.layer_classes[name]}, padding same)",
+                     "weight_transform": transform, "crop": "-", "output_shape": tuple(a.shape),
+                     "max_abs_diff": max_abs_diff(t, a), "rel_diff": rel_diff(t, a)})
+    return make_ledger(rows)

@@ -459,6 +459,44 @@ def stage_table(model) -> list[dict[str, Any]]:
     return rows
 
 
+def analytic_param_counts(cfg: DeepDanbooruConfig, n_tags: int | None = None,
+                          image_size: int | None = None) -> dict[str, int]:
+    """Parameter counts from the architecture formula, without building anything.
+
+    conv k x k: k*k*cin*cout (no bias); BN: gamma + beta trainable, moving mean + variance not;
+    head: 1x1 conv cin*n_tags, or (resnet_152) Dense over the flattened ``AveragePooling2D(7)`` output.
+    """
+    import math
+
+    fs, rs = cfg.stages()
+    n = n_tags or cfg.n_tags
+    s = cfg.stem_width()
+    conv_w = 7 * 7 * 3 * s
+    bn = [s]
+    cin = s
+    for f, r in zip(fs, rs):
+        mid = f // 4
+        for j in range(1 + r):
+            c = cin if j == 0 else f
+            conv_w += c * mid + 9 * mid * mid + mid * f
+            bn += [mid, mid, f]
+            if j == 0:
+                conv_w += c * f
+                bn.append(f)
+        cin = f
+    if cfg.head_kind() == "conv_gap":
+        head = cin * n
+    else:
+        side = image_size or cfg.image_size
+        side = math.ceil(math.ceil(side / 2) / 2)  # stem, max-pool
+        for _ in fs[1:]:
+            side = math.ceil(side / 2)
+        pooled = side // 7
+        head = pooled * pooled * cin * n + n
+    trainable = conv_w + 2 * sum(bn) + head
+    return {"total": trainable + 2 * sum(bn), "trainable": trainable, "non_trainable": 2 * sum(bn)}
+
+
 def count_params(model) -> dict[str, int]:
     """Total, trainable and non-trainable (BN moving statistics) parameter counts."""
     import numpy as np

@@ -22,17 +22,11 @@ from torch import nn
 
 from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
 from acg2vec_lab.port.bn import KERAS_BN_EPSILON, fold_bn, unfolded_bn
-from acg2vec_lab.port.padding import pad_same
+from acg2vec_lab.port.layout import hwio_to_oihw as _hwio_to_oihw
+from acg2vec_lab.port.layout import oihw_to_hwio as _oihw_to_hwio
+from acg2vec_lab.port.padding import pad_same, torch_pad_arg
 
 BN_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
-
-
-def _hwio_to_oihw(k: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(k, (3, 2, 0, 1)))
-
-
-def _oihw_to_hwio(k: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(k, (2, 3, 1, 0)))
 
 
 class ConvBN(nn.Module):
@@ -155,6 +149,25 @@ class DeepDanbooruTorch(nn.Module):
                 if bi == i:
                     found[name] = pre if pre_relu else x
         return x, found
+
+    def trace(self, x: torch.Tensor) -> list[tuple[str, str, torch.Tensor]]:
+        """Every stage of the forward pass on NHWC ``x``: ``(name, torch spec, NCHW tensor)`` rows for
+        the stem ReLU, the max-pool, each block's output and the probabilities (for parity ledgers)."""
+        x = x.permute(0, 3, 1, 2)
+        h, w = int(x.shape[2]), int(x.shape[3])
+        rows = []
+        x = F.relu(self.stem(x))
+        rows.append(("stem", f"pad{torch_pad_arg(h, w, 7, 2)} conv7x7/2+{'bias' if self.folded else 'BN'}+relu", x))
+        pad = torch_pad_arg(int(x.shape[2]), int(x.shape[3]), 3, 2)
+        x = F.max_pool2d(pad_same(x, 3, 2, value=float("-inf")), 3, 2)
+        rows.append(("maxpool", f"pad{pad} -inf, maxpool3x3/2", x))
+        for i, block in enumerate(self.blocks):
+            pad = torch_pad_arg(int(x.shape[2]), int(x.shape[3]), 3, block.c2.stride)
+            _, x = block(x)
+            kind = f"projection s{block.c2.stride}" if block.sc is not None else "identity"
+            rows.append((f"block{i} (stage {self.block_stage[i]})", f"{kind}, 3x3 pad{pad}", x))
+        rows.append(("probs", "1x1 conv, mean(H,W), sigmoid", self.head_forward(x)))
+        return rows
 
     def head_forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.head_kind == "conv_gap":
