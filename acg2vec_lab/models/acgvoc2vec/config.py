@@ -31,6 +31,8 @@ class AcgVoc2VecConfig:
         eval_anime: cap on held-out anime per evaluation (0 = all of the test split).
         eval_batch_size: encoding batch size in evaluation.
         eval_alias_queries / eval_tag_queries: caps on alias and tag-search queries (0 = all).
+        tag_vocab_limit: Danbooru tags (popularity order) searched by the tag-search demo (0 = all).
+        umap_anime: anime whose titles are drawn in the UMAP.
     """
 
     base: str = "e5-small"
@@ -54,6 +56,8 @@ class AcgVoc2VecConfig:
     eval_batch_size: int = 64
     eval_alias_queries: int = 300
     eval_tag_queries: int = 100
+    tag_vocab_limit: int = 0
+    umap_anime: int = 150
     seed: int = 0
 
     def __post_init__(self) -> None:

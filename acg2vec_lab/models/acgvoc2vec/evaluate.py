@@ -174,3 +174,28 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
     if result["tags"].get("n_queries"):
         out["tag_precision@10"] = result["tags"]["precision@10"]
     return out
+
+
+def titles_for_map(pairs: pd.DataFrame, anime: np.ndarray, n_anime: int, split: str = "test",
+                   seed: int = 0) -> pd.DataFrame:
+    """Every title of up to ``n_anime`` held-out anime that have titles in >= 3 languages
+    (fewer languages if too few such anime)."""
+    titles = title_table(pairs, split)
+    titles = titles[titles["anime_id"].isin(anime)]
+    nlang = titles.groupby("anime_id")["lang"].nunique()
+    for need in (3, 2):
+        ids = nlang[nlang >= need].index.to_numpy()
+        if len(ids) >= min(n_anime, 10):
+            break
+    if len(ids) > n_anime:
+        ids = np.random.default_rng(seed).choice(ids, n_anime, replace=False)
+    return titles[titles["anime_id"].isin(ids)].reset_index(drop=True)
+
+
+def tag_vocabulary_texts(limit: int = 0) -> tuple[list[str], list[int]]:
+    """Danbooru tags of the real vocabulary (popularity order, space form) and their categories."""
+    from acg2vec_lab.data.vocab import load_vocabulary
+
+    vocab = load_vocabulary()
+    tags = vocab.tags[:limit] if limit else vocab.tags
+    return [t.replace("_", " ") for t in tags], [vocab.category[t] for t in tags]
