@@ -91,6 +91,29 @@ def embed_cached(embedder: Any, items: Sequence[Any], keys: Sequence[str], cache
     return vecs
 
 
+def embed_posts(embedder: Any, dataset: Any, posts: Sequence[Any], role: str, use_cache: bool = True) -> np.ndarray:
+    """Image vectors of ``posts`` (cached per model, dataset and ``role``, e.g. ``"gallery"``)."""
+    key = Path(str(getattr(dataset, "root", "dataset"))).name
+    return embed_cached(embedder, [dataset.image_path(p) for p in posts], [f"{p.id}:{p.md5}" for p in posts],
+                        f"{key}-{role}", use_cache)
+
+
+def embed_captions(embedder: Any, dataset: Any, posts: Sequence[Any], use_cache: bool = True) -> np.ndarray:
+    """Text vectors of the posts' tag captions (:func:`caption`)."""
+    key = Path(str(getattr(dataset, "root", "dataset"))).name
+    texts = [caption(p) for p in posts]
+    return embed_cached(embedder, texts, texts, f"{key}-captions", use_cache)
+
+
+def renpy_vectors(embedder: Any, use_cache: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+    """Vectors of the Ren'Py sprites and backgrounds (real art) and their labels (kind, outfit, ...)."""
+    from acg2vec_lab.data.renpy import renpy_image_paths
+
+    items = renpy_image_paths()
+    vecs = embed_cached(embedder, [p for p, _ in items], [p.name for p, _ in items], "renpy", use_cache)
+    return vecs, pd.DataFrame([labels for _, labels in items])
+
+
 def split_posts(dataset: Any, max_gallery: int, max_queries: int) -> tuple[list[Any], list[Any]]:
     """(queries, gallery): the first ``max_queries`` test posts and ``max_gallery`` train posts by id."""
     gallery = sorted(dataset.split("train"), key=lambda p: p.id)[:max_gallery]
@@ -135,18 +158,13 @@ def compare_embedders(dataset: Any, embedders: dict[str, Any], queries: Sequence
     ks = tuple(sorted(set(ks) | {1, 10}))
     qf, gf = posts_frame(queries), posts_frame(gallery)
     rels = relevance_matrices(qf, gf, jaccard_threshold)
-    key = Path(str(getattr(dataset, "root", "dataset"))).name
-    q_paths = [dataset.image_path(p) for p in queries]
-    g_paths = [dataset.image_path(p) for p in gallery]
-    q_keys = [f"{p.id}:{p.md5}" for p in queries]
-    g_keys = [f"{p.id}:{p.md5}" for p in gallery]
     rows, gallery_vecs = [], {}
     for name, emb in embedders.items():
         if emb.modality != "image":
             continue
         t0 = time.perf_counter()
-        g = embed_cached(emb, g_paths, g_keys, f"{key}-gallery", use_cache)
-        q = embed_cached(emb, q_paths, q_keys, f"{key}-queries", use_cache)
+        g = embed_posts(emb, dataset, gallery, "gallery", use_cache)
+        q = embed_posts(emb, dataset, queries, "queries", use_cache)
         gallery_vecs[name] = (emb, g)
         rows.append({"model": name, "weights": emb.weights, "dim": emb.dim, "direction": "image->image",
                      "seconds": time.perf_counter() - t0, **_score_row(q, g, rels, ks)})
@@ -157,8 +175,7 @@ def compare_embedders(dataset: Any, embedders: dict[str, Any], queries: Sequence
             if img_emb.space != emb.space:
                 continue
             t0 = time.perf_counter()
-            texts = [caption(p) for p in queries]
-            q = embed_cached(emb, texts, texts, f"{key}-captions", use_cache)
+            q = embed_captions(emb, dataset, queries, use_cache)
             rows.append({"model": f"{name} -> {img_name}", "weights": emb.weights, "dim": emb.dim,
                          "direction": "text->image", "seconds": time.perf_counter() - t0, **_score_row(q, g, rels, ks)})
     rows.sort(key=lambda r: (r["direction"] != "image->image", _order(r["model"])))
@@ -173,3 +190,31 @@ def _order(name: str) -> tuple[int, str]:
 def chance_row(table: pd.DataFrame) -> pd.Series:
     """The chance baseline's row of a :func:`compare_embedders` table."""
     return table[table["model"] == "chance"].iloc[0]
+
+
+def neighbour_purity(x: np.ndarray, labels: Sequence[Any], k: int = 10) -> float:
+    """Mean fraction of each labelled point's ``k`` nearest other points (cosine) that share its label.
+
+    Points whose label is ``None`` are not scored but still count as (non-matching) neighbours.
+    """
+    from acg2vec_lab.retrieval.index import normalize_rows
+
+    labels = list(labels)
+    v = normalize_rows(np.asarray(x, dtype=np.float32))
+    sims = v @ v.T
+    np.fill_diagonal(sims, -np.inf)
+    k = min(k, len(v) - 1)
+    nn = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    vals = [np.mean([labels[j] == labels[i] for j in nn[i]]) for i in range(len(v)) if labels[i] is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def label_chance_purity(labels: Sequence[Any]) -> float:
+    """Expected :func:`neighbour_purity` of random neighbours: mean over labelled points of (count - 1) / (n - 1)."""
+    from collections import Counter
+
+    labels = list(labels)
+    counts = Counter(labels)
+    n = len(labels)
+    vals = [(counts[lab] - 1) / (n - 1) for lab in labels if lab is not None]
+    return float(np.mean(vals)) if vals and n > 1 else float("nan")

@@ -172,3 +172,21 @@ def recall_curves(ks: Sequence[int], curves: dict[str, Sequence[float]], chance:
 def model_colors(names: Sequence[str]) -> dict[str, str]:
     """One colour per model name, stable across figures (sorted names -> palette order)."""
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(names))}
+
+
+def map_panels(coords: np.ndarray, colourings: dict[str, Sequence[Any]], model: str, n_neighbors: int,
+               min_dist: float, seed: int, colors: dict[str, dict[Any, str]] | None = None) -> Any:
+    """One row of maps of the same coordinates, one panel per colouring (e.g. character, series, score bin).
+
+    ``colors``: per colouring, a fixed label -> colour map (computed once from the data, shared by all
+    models); default :func:`label_colors` of the labels.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(colourings), figsize=(5.2 * len(colourings), 4.2), squeeze=False)
+    for ax, (what, labels) in zip(axes[0], colourings.items()):
+        cmap = (colors or {}).get(what) or label_colors(labels)
+        scatter_map(coords, labels, f"colour: {what}", colors=cmap, ax=ax, legend=8, size=10)
+    fig.suptitle(map_title(model, n_neighbors, min_dist, seed), fontsize=10)
+    fig.tight_layout()
+    return fig
