@@ -520,3 +520,20 @@ def parity_ledger(model, torch_model, x):
                      "weight_transform": transform, "crop": "-", "output_shape": tuple(a.shape),
                      "max_abs_diff": max_abs_diff(t, a), "rel_diff": rel_diff(t, a)})
     return make_ledger(rows)
+
+
+def write_project(folder: str | Path, model, tags: list[str], categories: list[dict] | None = None,
+                  name: str = "resnet_custom_v3", dtype: str = "float32") -> Path:
+    """Write a DeepDanbooru project folder the way a release looks: ``project.json``,
+    ``model-<name>.h5`` (legacy Keras 2 layout, ``dtype``), ``tags.txt`` and ``categories.json``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = model.input_shape[1:3]
+    project = {"image_width": w, "image_height": h, "model": name, "minibatch_size": 32, "epoch_count": 10,
+               "loss": "binary_crossentropy", "optimizer": "adam", "learning_rate": 0.001, "mixed_precision": False}
+    (folder / "project.json").write_text(json.dumps(project, indent=2), encoding="utf-8")
+    (folder / "tags.txt").write_text("\n".join(tags) + "\n", encoding="utf-8")
+    if categories is not None:
+        (folder / "categories.json").write_text(json.dumps(categories, indent=2), encoding="utf-8")
+    write_legacy_h5(model, folder / f"model-{name}.h5", dtype=dtype)
+    return folder
