@@ -67,12 +67,17 @@ def speed(size: int, repeat: int) -> dict:
 def memory_child(backend: str, mode: str, tile: int) -> None:
     import torch
 
-    from acg2vec_lab.models.real_cugan import convert, tf_model, torch_model, weights
+    from acg2vec_lab.models.real_cugan import torch_model, weights
 
     torch.set_num_threads(2)
     img = _image(540, 960)
     m, pro = weights.load_official(MODEL)
-    net = convert.tf_from_torch(m) if backend == "tf" else m
+    if backend == "tf":  # TensorFlow is imported only in the TF child
+        from acg2vec_lab.models.real_cugan import convert, tf_model
+
+        net = convert.tf_from_torch(m)
+    else:
+        net = m
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
     if backend == "tf":
@@ -89,7 +94,7 @@ def memory(tile: int, backends) -> list:
     rows = []
     for backend in backends:
         for mode in ("none", "exact"):
-            cmd = [sys.executable, __file__, "--child", backend, mode, str(tile)]
+            cmd = [sys.executable, __file__, "--child", backend, mode, str(tile)]  # fresh process: clean peak RSS
             res = subprocess.run(cmd, capture_output=True, text=True)
             line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
             rows.append(json.loads(line[-1]) if line else {"backend": backend, "tile": mode,
