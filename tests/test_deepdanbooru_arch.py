@@ -16,6 +16,7 @@ from acg2vec_lab.port.bn import fold_bn
 from acg2vec_lab.port.padding import same_padding
 
 
+@pytest.mark.slow
 def test_v3_at_512_matches_the_spec():
     """resnet_custom_v3, 9176 tags, 512x512: counts, layer types, stage table and both cut points."""
     import keras
@@ -55,6 +56,7 @@ def test_v3_at_512_matches_the_spec():
     gc.collect()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,size,total,convs,adds", [
     ("resnet_custom_v1", 512, 122_250_176, 166, 53),
     ("resnet_custom_v2", 512, 124_013_504, 287, 93),
