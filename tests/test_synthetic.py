@@ -175,3 +175,25 @@ def test_profile_dataset_contract():
     assert not (splits["train"] & splits["val"] or splits["train"] & splits["test"] or splits["val"] & splits["test"])
     vocab = ds.tag_vocabulary(min_count=2)
     assert vocab and all(sum(t in q.tags for q in ds.posts) >= 2 for t in vocab[:10])
+
+
+def test_pixiv_bins_follow_the_original_edges():
+    from acg2vec_lab.data.labels import N_BOOKMARK_BINS, N_SANITY_BINS, N_VIEW_BINS, SANITY_EDGES, bin_labels
+
+    assert (N_BOOKMARK_BINS, N_VIEW_BINS, N_SANITY_BINS) == (15, 15, 5)
+    assert to_bins([0, 9.99, 10, 29, 30, 2699, 2700, 10**6], BOOKMARK_EDGES).tolist() == [0, 0, 1, 1, 2, 13, 14, 14]
+    assert to_bins([499, 500, 35000], VIEW_EDGES).tolist() == [0, 1, 14]
+    assert to_bins([0, 2, 4, 6, 7], SANITY_EDGES).tolist() == [0, 1, 2, 3, 4]
+    assert bin_labels(SANITY_EDGES) == ["<2", "2-4", "4-6", "6-7", ">=7"]
+    with pytest.raises(ValueError):
+        to_bins([float("nan")], VIEW_EDGES)
+
+
+def test_vocabulary_check_rejects_fake_or_miscategorised_tags(vocab):
+    from acg2vec_lab.data.danbooru import Tag
+    from acg2vec_lab.data.vocab import VocabularyError
+
+    with pytest.raises(VocabularyError, match="not in the real"):
+        vocab.check(Tag("purple_polka_dot_tentacle_hat", 0))
+    with pytest.raises(VocabularyError, match="category"):
+        vocab.check(Tag("touhou", 0))  # a copyright tag claimed as general
