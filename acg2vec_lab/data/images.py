@@ -22,6 +22,7 @@ What it refuses, with an :class:`ImageLoadError` subclass whose message names th
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -31,6 +32,10 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 #: Default pixel budget: 8192 x 8192 (~67 MP). Danbooru's largest regular posts are well below.
 DEFAULT_MAX_PIXELS = 8192 * 8192
+
+# Pillow's own bomb guard is a module global; it is lifted only while a header is read (our budget is
+# checked right after), under a lock so concurrent loaders never leave it lifted.
+_OPEN_LOCK = threading.Lock()
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -111,12 +116,13 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         with warnings.catch_warnings():
             # Pillow's own bomb guard warns/raises on its own budget; we apply ours from the header.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            old_max = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                im = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old_max
+            with _OPEN_LOCK:
+                old_max = Image.MAX_IMAGE_PIXELS
+                Image.MAX_IMAGE_PIXELS = None
+                try:
+                    im = Image.open(path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = old_max
     except UnidentifiedImageError as exc:
         raise NotAnImageError(path, "not a recognised image format") from exc
     except OSError as exc:
