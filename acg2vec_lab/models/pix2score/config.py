@@ -25,6 +25,10 @@ class Pix2ScoreConfig:
     lr: float = 3e-4
     pcgrad: bool = False
     max_train: int | None = None
+    # after fit, re-estimate every BN layer's moving statistics from training batches with the final
+    # weights (weights frozen): the moving averages of a short, fast-moving run lag behind the weights
+    recalibrate_bn: bool = True
+    recalibrate_batches: int = 30
     # EfficientNet-Lite0 comparison: frozen real features + the same three heads
     lite_size: int = 224  # EfficientNet-Lite0 input side (its native 224; smaller in the CPU profiles for time)
     lite_epochs: int = 50

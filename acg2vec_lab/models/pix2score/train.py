@@ -73,7 +73,41 @@ def train(cfg: Any, train_x: np.ndarray, train_y: dict[str, np.ndarray], val_x: 
     train_ds = make_tf_dataset(train_x, train_y, cfg.batch_size, True, seed)
     val_ds = make_tf_dataset(val_x, val_y, cfg.batch_size, False, seed) if val_x is not None else None
     hist = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=list(callbacks), verbose=verbose)
-    return model, {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history: dict[str, Any] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    if cfg.recalibrate_bn:
+        history.update(recalibrate_bn(model, train_x, cfg.batch_size, cfg.recalibrate_batches, val_x, val_y))
+    return model, history
+
+
+def _mean_accuracy(model: Any, x: np.ndarray, y: dict[str, np.ndarray]) -> float:
+    probs = predict(model, x)
+    return float(np.mean([(probs[h].argmax(1) == y[h]).mean() for h in probs]))
+
+
+def recalibrate_bn(model: Any, train_x: np.ndarray, batch_size: int, max_batches: int,
+                   val_x: np.ndarray | None = None, val_y: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Re-estimate every BatchNorm layer's moving statistics with the final weights (shared guard, weights frozen).
+
+    Returns the number of layers and batches and, when validation data is given, the mean val accuracy of
+    the three heads with the moving statistics left by ``fit`` and after re-estimation.
+    """
+    import keras
+
+    from acg2vec_lab.train.guards import repair_bn_statistics
+
+    names = [l.name for l in model._flatten_layers(include_self=False, recursive=True)
+             if isinstance(l, keras.layers.BatchNormalization)]
+    out: dict[str, Any] = {"bn_layers_recalibrated": len(names)}
+    if val_x is not None and val_y is not None:
+        out["val_mean_accuracy_fit_stats"] = _mean_accuracy(model, val_x, val_y)
+    order = np.random.default_rng(0).permutation(len(train_x))
+    batches = [train_x[order[i:i + batch_size]].astype(np.float32) / 255.0 for i in range(0, len(train_x), batch_size)]
+    batches = [b for b in batches if np.isfinite(b).all()]  # never estimate statistics from broken inputs
+    report = repair_bn_statistics(model, batches, method="reestimate", layers=names, max_batches=max_batches)
+    out["bn_recalibration_batches"] = report["batches"]
+    if val_x is not None and val_y is not None:
+        out["val_mean_accuracy_recalibrated"] = _mean_accuracy(model, val_x, val_y)
+    return out
 
 
 def predict(model: Any, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
