@@ -124,6 +124,17 @@ def test_h5_read_by_topology_not_names(tiny, tmp_path):
     assert np.abs(_predict(loaded, x) - _predict(model, x)).max() == 0.0
 
 
+def test_h5_chunked_attributes(tiny, tmp_path, monkeypatch):
+    """Keras splits attribute lists over 64 KB into layer_names0, layer_names1, ... (v3 needs it)."""
+    _, model = tiny
+    monkeypatch.setattr(L, "HDF5_OBJECT_HEADER_LIMIT", 256)
+    path = L.write_legacy_h5(model, tmp_path / "chunked.h5")
+    with h5py.File(path) as f:
+        assert "layer_names" not in f["model_weights"].attrs and "layer_names2" in f["model_weights"].attrs
+    loaded, _ = L.load_h5_model(path)
+    assert np.abs(_predict(loaded, _x(64, 64)) - _predict(model, _x(64, 64))).max() == 0.0
+
+
 def test_keras3_files(tiny, tmp_path):
     """Keras 3's own legacy-h5 writer (no ':0', Keras 3 config) and the .keras zip format."""
     cfg, model = tiny

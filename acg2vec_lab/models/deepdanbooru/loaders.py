@@ -115,6 +115,34 @@ def _attr_str(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+HDF5_OBJECT_HEADER_LIMIT = 64512  # bytes; larger attribute arrays are split into name0, name1, ... (as Keras does)
+
+
+def _read_attr_list(group, name: str) -> list[str] | None:
+    """A list attribute, whole or in Keras' chunks ``name0``, ``name1``, ...; None if absent."""
+    if name in group.attrs:
+        return [_attr_str(v) for v in group.attrs[name]]
+    if f"{name}0" not in group.attrs:
+        return None
+    out, i = [], 0
+    while f"{name}{i}" in group.attrs:
+        out += [_attr_str(v) for v in group.attrs[f"{name}{i}"]]
+        i += 1
+    return out
+
+
+def _write_attr_list(group, name: str, values: list[str]) -> None:
+    data = np.array([v.encode("utf-8") for v in values], dtype="S") if values else np.array([], dtype="S1")
+    chunks = 1
+    while data.nbytes / chunks > HDF5_OBJECT_HEADER_LIMIT:
+        chunks += 1
+    if chunks == 1:
+        group.attrs[name] = data
+    else:
+        for i, part in enumerate(np.array_split(data, chunks)):
+            group.attrs[f"{name}{i}"] = part
+
+
 @dataclasses.dataclass
 class H5Contents:
     topology: Topology
@@ -134,9 +162,9 @@ def read_legacy_h5(path: str | Path) -> H5Contents:
             raise LoadError(f"{path}: no 'model_config' attribute (not a full legacy Keras model file)")
         config = json.loads(_attr_str(f.attrs["model_config"]))
         group = f["model_weights"] if "model_weights" in f else f
-        if "layer_names" not in group.attrs:
+        layer_names = _read_attr_list(group, "layer_names")
+        if layer_names is None:
             raise LoadError(f"{path}: no 'layer_names' attribute in model_weights")
-        layer_names = [_attr_str(n) for n in group.attrs["layer_names"]]
         try:
             top = topology(config)
         except ValueError as exc:
@@ -147,7 +175,7 @@ def read_legacy_h5(path: str | Path) -> H5Contents:
             if layer not in layer_names or layer not in group:
                 raise LoadError(f"{path}: layer {layer!r} has no weights in the file (model_weights/{layer} missing)")
             g = group[layer]
-            names = [_attr_str(n) for n in g.attrs.get("weight_names", [])]
+            names = _read_attr_list(g, "weight_names") or []
             out = {}
             for n in names:
                 short = n.split("/")[-1].split(":")[0]
@@ -204,13 +232,13 @@ def write_legacy_h5(model, path: str | Path, dtype: str = "float32", layer_order
         "input_layers": cfg.get("input_layers"), "output_layers": cfg.get("output_layers")}}
     names = layer_order or [layer.name for layer in model.layers]
     with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = keras_version.encode()
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["model_config"] = json.dumps(k2).encode()
+        f.attrs["keras_version"] = keras_version
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(k2)  # variable-length string: no 64 KB header limit
         g = f.create_group("model_weights")
-        g.attrs["layer_names"] = np.array([n.encode() for n in names])
-        g.attrs["backend"] = b"tensorflow"
-        g.attrs["keras_version"] = keras_version.encode()
+        _write_attr_list(g, "layer_names", names)
+        g.attrs["backend"] = "tensorflow"
+        g.attrs["keras_version"] = keras_version
         for name in names:
             layer = model.get_layer(name)
             lg = g.create_group(name)
@@ -219,19 +247,24 @@ def write_legacy_h5(model, path: str | Path, dtype: str = "float32", layer_order
                 short = var.path.split("/")[-1]
                 wn = f"{name}/{short}:0"
                 lg.create_dataset(wn, data=np.asarray(var.numpy()).astype(dtype))
-                wnames.append(wn.encode())
-            lg.attrs["weight_names"] = np.array(wnames, dtype="S") if wnames else np.array([], dtype="S1")
+                wnames.append(wn)
+            _write_attr_list(lg, "weight_names", wnames)
     return path
 
 
 def load_h5_model(path: str | Path, image_size: int | None = None):
-    """Our Keras model rebuilt from a legacy h5 (architecture inferred from the graph) with its weights."""
+    """Our Keras model rebuilt from a legacy h5 (architecture inferred from the graph) with its weights.
+
+    The input size is ``image_size`` if given, else the file's; a file saved with a flexible
+    ``(None, None, 3)`` input gives a flexible model (``cfg.image_size`` then defaults to 512).
+    """
     from acg2vec_lab.models.deepdanbooru.tf_model import build_model
 
     contents = read_legacy_h5(path)
     kwargs = {"image_size": image_size} if image_size else {}
     cfg = config_from_topology(contents.topology, **kwargs)
-    model = build_model(cfg, init="zeros")
+    flexible = not image_size and not (contents.topology.input_shape and contents.topology.input_shape[0])
+    model = build_model(cfg, init="zeros", input_shape=(None, None, 3) if flexible else None)
     set_keras_canonical(model, contents.weights, source=contents.topology)
     return model, cfg
 
