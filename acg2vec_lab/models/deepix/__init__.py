@@ -1,0 +1,1 @@
+"""deepix: the DeepDanbooru trunk (cut at ``add_43``) + a ResNet-V2 stack + bookmark/view/sanity heads."""
