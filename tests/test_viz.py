@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from acg2vec_lab import viz  # noqa: E402
@@ -41,6 +42,7 @@ def test_gallery_marks_relevance():
     assert not axes[1, 2].axison  # a shorter result row leaves the cell empty
 
 
+@pytest.mark.slow  # numba compilation: ~50 s cold, a few seconds once $NUMBA_CACHE_DIR is warm
 def test_umap_is_seeded_and_uses_pca():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(size=(40, 20)) + 4, rng.normal(size=(40, 20)) - 4]).astype(np.float32)
