@@ -190,3 +190,12 @@ def map_panels(coords: np.ndarray, colourings: dict[str, Sequence[Any]], model: 
     fig.suptitle(map_title(model, n_neighbors, min_dist, seed), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def bin_colors(edges: Sequence[float], cmap: str = "viridis") -> dict[str, str]:
+    """Ordered colours for the labels of :func:`score_bins` (low -> high along a sequential colormap)."""
+    import matplotlib
+
+    names = [f"< {edges[0]:g}"] + [f"[{a:g}, {b:g})" for a, b in zip(edges[:-1], edges[1:])] + [f">= {edges[-1]:g}"]
+    cm = matplotlib.colormaps[cmap]
+    return {name: matplotlib.colors.to_hex(cm(i / max(len(names) - 1, 1))) for i, name in enumerate(names)}
