@@ -309,7 +309,16 @@ class VectorIndex:
             sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.fromiter(self._removed, dtype=np.int64)))
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=self.spec.ef_search)
             self._keep_alive = sel
-        scores, ids = self._index.search(q, k, params=params) if params is not None else self._index.search(q, k)
+        # One query cannot use several threads in faiss (it parallelises over queries), but entering an
+        # OpenMP region still waits for every thread; on a busy machine that costs a time slice per query.
+        threads = faiss.omp_get_max_threads()
+        if nq == 1 and threads > 1:
+            faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._index.search(q, k, params=params) if params is not None else self._index.search(q, k)
+        finally:
+            if nq == 1 and threads > 1:
+                faiss.omp_set_num_threads(threads)
         scores = scores.astype(np.float32)
         scores[ids < 0] = np.nan
         return ids.astype(np.int64), scores
