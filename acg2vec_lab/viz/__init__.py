@@ -186,7 +186,7 @@ def map_panels(coords: np.ndarray, colourings: dict[str, Sequence[Any]], model: 
     fig, axes = plt.subplots(1, len(colourings), figsize=(5.2 * len(colourings), 4.2), squeeze=False)
     for ax, (what, labels) in zip(axes[0], colourings.items()):
         cmap = (colors or {}).get(what) or label_colors(labels)
-        scatter_map(coords, labels, f"colour: {what}", colors=cmap, ax=ax, legend=8, size=10)
+        scatter_map(coords, labels, f"colour: {what}", colors=cmap, ax=ax, legend=16, size=10)
     fig.suptitle(map_title(model, n_neighbors, min_dist, seed), fontsize=10)
     fig.tight_layout()
     return fig
