@@ -2,7 +2,8 @@
 
 1. Tags only vs tags + embedding (the two-output illust2vec model) on the same model, the same
    batch, in one process: calls alternate A/B so a noisy neighbour hits both; the ratio of the
-   median call times is printed (goal: <= 1.05).
+   median call times and of the fastest calls is printed (goal: <= 1.05). On a loaded machine
+   the spread between runs (+-5 %) exceeds the cost being measured (one GAP over the cut tensor).
 2. ``--full-v3``: resnet_custom_v3 at 512x512 with 9176 tags (zeros-initialised as the loaders build
    it; speed does not depend on the weights; reading a 650 MB weights file is not included): time
    from start (after imports) to the first result, images/s on a few batches, peak resident memory.
@@ -59,7 +60,9 @@ def embedding_overhead(profile: str, batch: int, reps: int, cut: str | None = No
     a, b = statistics.median(times["tags"]), statistics.median(times["tags+embedding"])
     return {"profile": profile, "variant": cfg.variant, "image_size": cfg.image_size, "batch": batch, "reps": reps,
             "cut": cut, "tags_s_per_batch": round(a, 5), "tags_embedding_s_per_batch": round(b, 5),
-            "ratio": round(b / a, 4), "images_per_s_tags": round(batch / a, 2)}
+            "ratio": round(b / a, 4),
+            "ratio_of_min": round(min(times["tags+embedding"]) / min(times["tags"]), 4),  # least disturbed calls
+            "images_per_s_tags": round(batch / a, 2)}
 
 
 def full_v3(images: int, batch: int, t_start: float) -> dict:
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_overhead:
         row = embedding_overhead(args.profile, args.batch, args.reps, args.cut)
         print(json.dumps(row), flush=True)
-        print(f"tags+embedding / tags-only = {row['ratio']:.3f} ({args.profile}, batch {args.batch})", flush=True)
+        print(f"tags+embedding / tags-only = {row['ratio']:.3f} (median), {row['ratio_of_min']:.3f} (fastest calls) "
+              f"({args.profile}, batch {args.batch})", flush=True)
     return 0
 
 
