@@ -107,7 +107,6 @@ def run_tiled(run: Callable, x: np.ndarray, scale: int, mode: str = "exact", til
             if a1 - a0 > f.shape[0] or c1 - c0 > f.shape[1]:
                 raise AssertionError("tile too small for its owned feature window")
             acc = acc + f[: a1 - a0, : c1 - c0].sum(axis=(0, 1))
-            count += 0
         means.append((acc / count if mode == "cache" else acc / (full_h * full_w)).astype(np.float32))
     out = None
     for y0, y1, x0, x1 in tiles:
