@@ -304,7 +304,8 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
     state: dict[str, Any] = {}
     if resume and state_path.exists() and (ckpt / WEIGHTS_FILE).exists():
         state = json.loads(state_path.read_text(encoding="utf-8"))
-        if state.get("train_config") != to_dict(cfg) or state.get("tags") != data.tags:
+        same_cfg = state.get("train_config") == json.loads(json.dumps(to_dict(cfg)))  # tuples come back as lists
+        if not same_cfg or state.get("tags") != data.tags:
             state = {}  # a different recipe or vocabulary: start over rather than mix
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
@@ -332,7 +333,7 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
         train_images = prepare_images(data.train_paths, size, True, max(scale_max, 1.0), cfg.workers)
         val_x = np.stack(prepare_images(data.val_paths, size, False, workers=cfg.workers))
         batches = AugmentedBatches(train_images, data.y_train, size, cfg, cfg.steps_per_epoch, cfg.seed, start_epoch)
-        guard = NaNGuard(verbose=bool(verbose) or True)
+        guard = NaNGuard(verbose=True)
         for epoch in range(start_epoch, total_epochs):
             te = time.perf_counter()
             opt.learning_rate.assign(lr_for_epoch(cfg, epoch))
