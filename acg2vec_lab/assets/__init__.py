@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import fnmatch
-import hashlib
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from typing import Iterator, Sequence
 
 from acg2vec_lab.assets.manifest import CHECKSUMS, SPECS, AssetSpec
 from acg2vec_lab.paths import cache_dir
+from acg2vec_lab.io import file_digest
 
 __all__ = [
     "AssetError", "AssetSpec", "FetchResult", "names", "spec", "asset_dir", "is_present", "fetch",
@@ -308,11 +308,7 @@ def _extract_with_dpkg(s: AssetSpec, archive: Path, out: Path) -> list[str]:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 # --------------------------------------------------------------------------- fetch

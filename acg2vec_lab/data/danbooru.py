@@ -20,7 +20,6 @@ written by :func:`write_deepdanbooru_project` and read by :func:`read_deepdanboo
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from acg2vec_lab.io import file_digest
 
 GENERAL, ARTIST, COPYRIGHT, CHARACTER, META = 0, 1, 3, 4, 5
 CATEGORY_NAMES = {GENERAL: "general", ARTIST: "artist", COPYRIGHT: "copyright", CHARACTER: "character", META: "meta"}
@@ -516,8 +516,4 @@ def _natural_key(s: str) -> list[Any]:
 
 
 def file_md5(path: str | os.PathLike) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "md5")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+from acg2vec_lab.io import file_digest
 
 SPLITS = ("train", "val", "test")
 
@@ -60,11 +61,7 @@ class LeakReport:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def perceptual_hash(path: str | os.PathLike) -> np.ndarray:

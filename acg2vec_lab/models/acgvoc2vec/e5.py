@@ -32,7 +32,6 @@ one code point at a time; ``tokenizers`` fuses a run of unknown characters into 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -46,6 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from acg2vec_lab.paths import cache_dir
+from acg2vec_lab.io import file_digest
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -256,11 +256,7 @@ def default_q4_path() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def build_e5(out_dir: str | os.PathLike, q4_path: str | os.PathLike, max_seq_length: int = 512) -> dict[str, Any]:
