@@ -87,7 +87,7 @@ def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None
             norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)))
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
         hist["loss"].append(float(np.mean(losses)))
         hist["grad_norm"].append(float(np.mean(norms)))
