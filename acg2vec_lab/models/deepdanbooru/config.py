@@ -27,7 +27,10 @@ EMBEDDING_CUTS = ("activation_96", "add_43")
 
 @dataclasses.dataclass
 class DeepDanbooruConfig:
-    """One DeepDanbooru model: architecture, tag count, input size and the project.json training recipe.
+    """One DeepDanbooru network: architecture, tag count, input size and the illust2vec cut.
+
+    The training recipe (DeepDanbooru's project.json fields) lives in
+    :class:`acg2vec_lab.train.config.TaggerTrainConfig` (``configs/deepdanbooru_train/``).
 
     Attributes:
         variant: a key of :data:`VARIANTS` or ``"custom"`` (then ``filter_sizes``/``repeat_sizes`` are required).
@@ -39,10 +42,6 @@ class DeepDanbooruConfig:
         image_size: square input side in pixels (512 for the released models).
         embedding_cut: illust2vec cut point, ``"activation_96"`` (README) or ``"add_43"`` (code).
         l2_normalize: L2-normalise the illust2vec embedding.
-        minibatch_size ... mixed_precision: DeepDanbooru ``project.json`` training fields.
-        minimum_tag_count: tags rarer than this in the training split are dropped from the vocabulary.
-        max_train_images: cap on training images (None = all).
-        threshold_general / threshold_character: default per-category tagging thresholds.
     """
 
     variant: str = "resnet_custom_v3"
@@ -54,20 +53,6 @@ class DeepDanbooruConfig:
     image_size: int = 512
     embedding_cut: str = "activation_96"
     l2_normalize: bool = False
-    # training recipe (DeepDanbooru project.json names)
-    minibatch_size: int = 32
-    epoch_count: int = 10
-    learning_rate: float = 0.001
-    optimizer: str = "adam"
-    loss: str = "binary_crossentropy"
-    rotation_range: tuple[float, float] = (0.0, 360.0)
-    scale_range: tuple[float, float] = (0.9, 1.1)
-    shift_range: tuple[float, float] = (-0.1, 0.1)
-    mixed_precision: bool = False
-    minimum_tag_count: int = 20
-    max_train_images: int | None = None
-    threshold_general: float = 0.35
-    threshold_character: float = 0.85
 
     def __post_init__(self) -> None:
         if self.variant == "custom":
