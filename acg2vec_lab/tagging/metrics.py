@@ -78,20 +78,28 @@ def precision_equals_recall(y_true: np.ndarray, probs: np.ndarray) -> dict[str, 
     return {"threshold": float(curve["threshold"][i]), "precision": p, "recall": r, "f1": float(_f1(p, r))}
 
 
+def _ranked_cuts(y: np.ndarray, score_col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Every distinct-score cut of one tag, best score first, ties grouped (as scikit-learn).
+
+    Returns ``(cut_score, tp, n_predicted, n_positives)``: predicting "score >= cut_score[i]" gives
+    ``tp[i]`` true positives out of ``n_predicted[i]`` predictions.
+    """
+    s = np.asarray(score_col, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    return s[last], np.cumsum(y)[last], np.arange(1, len(s) + 1)[last], int(y.sum())
+
+
 def best_f1_threshold(y_true_col: np.ndarray, score_col: np.ndarray) -> tuple[float, float]:
     """``(threshold, F1)`` maximising F1 of one tag over its distinct scores; ``(nan, 0)`` without positives."""
     y = _as_bool(y_true_col)
     if not y.any():
         return float("nan"), 0.0
-    s = np.asarray(score_col, dtype=np.float64)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    tp = np.cumsum(y)
-    n_pred = np.arange(1, len(s) + 1)
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    f1 = 2 * tp[last] / (n_pred[last] + y.sum())
+    cut, tp, n_pred, positives = _ranked_cuts(y, score_col)
+    f1 = 2 * tp / (n_pred + positives)
     j = int(np.argmax(f1))
-    return float(s[last][j]), float(f1[j])
+    return float(cut[j]), float(f1[j])
 
 
 def per_tag_optimal_thresholds(y_true: np.ndarray, probs: np.ndarray, min_positives: int = 1,
@@ -125,14 +133,9 @@ def average_precision(y_true_col: np.ndarray, score_col: np.ndarray) -> float:
     y = _as_bool(y_true_col)
     if not y.any():
         return float("nan")
-    s = np.asarray(score_col, dtype=np.float64)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    tp = np.cumsum(y)
-    n_pred = np.arange(1, len(s) + 1)
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    precision = tp[last] / n_pred[last]
-    recall = tp[last] / y.sum()
+    _, tp, n_pred, positives = _ranked_cuts(y, score_col)
+    precision = tp / n_pred
+    recall = tp / positives
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
