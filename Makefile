@@ -5,15 +5,24 @@ PROFILE ?= cpu
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test setup assets lint clean-runs
+.PHONY: run test test-fast setup assets lint clean-runs
 
 run: setup assets
 	@start=$$(date +%s); $(VENV)/bin/acg2vec-lab run --profile $(PROFILE); code=$$?; \
 	echo "make run: $$(( $$(date +%s) - start )) s"; exit $$code
 
-test: setup assets
+test: setup assets lint
 	@start=$$(date +%s); $(PY) -m pytest $(PYTEST_ARGS); code=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s"; exit $$code
+
+# everything but the notebook executions: the tier to run while editing
+test-fast: setup assets lint
+	@$(PY) -m pytest -m "not notebook" $(PYTEST_ARGS)
+
+# ruff over the package, tests, benchmarks and the notebooks' text sources; notebooks in sync and clean
+lint: setup
+	@$(VENV)/bin/ruff check acg2vec_lab tests benchmarks notebooks
+	@$(PY) -m acg2vec_lab.dev.sync --check
 
 setup:
 	@bash scripts/setup.sh

@@ -4,8 +4,8 @@ Importing the package is cheap (no TensorFlow or torch): it only sets offline-sa
 nothing ever blocks on a model-hub look-up, then exposes the notebook helpers.
 """
 from acg2vec_lab import _env  # noqa: F401  (sets environment defaults before anything heavy loads)
+from acg2vec_lab.config import current_profile, load_config
 from acg2vec_lab.record import record, save_fig
-from acg2vec_lab.config import load_config, current_profile
 
 __all__ = ["record", "save_fig", "load_config", "current_profile"]
 __version__ = "0.1.0"

@@ -19,8 +19,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from acg2vec_lab.config import ConfigError, check_profile
 from acg2vec_lab.io import write_json, write_text
@@ -115,7 +115,7 @@ def run_notebook(
     if timeout:
         cmd += ["--execution-timeout", str(timeout)]
     env = dict(os.environ, ACG2VEC_RUN_DIR=str(run), ACG2VEC_NOTEBOOK=path.stem, ACG2VEC_PROFILE=profile,
-               MPLBACKEND="agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+               MPLBACKEND="module://matplotlib_inline.backend_inline", PYDEVD_DISABLE_FILE_VALIDATION="1")
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -167,7 +167,6 @@ def gather_metrics(run: Path) -> list[dict]:
                                                 "value": rec["value"], **({"meta": rec["meta"]} if "meta" in rec else {})}
     table = list(rows.values())
     write_json(run / "metrics.json", table)
-    lines = []
     with open(run / "metrics.csv.part", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["notebook", "metric", "value", "meta"])

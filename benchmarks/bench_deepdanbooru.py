@@ -73,8 +73,8 @@ def full_v3(images: int, batch: int, t_start: float) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec
     from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
+    from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec
     from acg2vec_lab.models.deepdanbooru.tf_model import build_model
 
     t0 = time.perf_counter()

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import numpy as np
+
+import acg2vec_lab  # noqa: F401  (before tensorflow)
 
 MODEL = "models-se/up2x-conservative"
 

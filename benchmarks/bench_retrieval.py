@@ -15,7 +15,6 @@ Times are medians of ``--repeats`` runs after a warm-up; another tenant can slow
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 

@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import numpy as np
+
+import acg2vec_lab  # noqa: F401  (before tensorflow)
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:

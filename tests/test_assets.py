@@ -21,7 +21,7 @@ from acg2vec_lab.assets.manifest import SPECS, AssetSpec
 
 FILES = {
     "fake/weights.bin": b"\x00\x01weights" * 100,
-    "fake/data/tags.txt": "1girl\nsolo\n".encode(),
+    "fake/data/tags.txt": b"1girl\nsolo\n",
 }
 NOISE = {"fake/ignored.py": b"print('not a member')\n", "other/readme.txt": b"not wanted"}
 

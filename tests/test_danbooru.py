@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gc
 
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import acg2vec_lab  # noqa: F401  (before tensorflow)
 from acg2vec_lab.config import PROFILES, load_config
 from acg2vec_lab.models.deepdanbooru import tf_model as T
 from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import h5py
 import numpy as np
 import pytest
 
+import acg2vec_lab  # noqa: F401  (before tensorflow)
 from acg2vec_lab.config import load_config
 from acg2vec_lab.models.deepdanbooru import loaders as L
 from acg2vec_lab.models.deepdanbooru import tf_model as T

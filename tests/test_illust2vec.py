@@ -1,15 +1,19 @@
 """illust2vec: one forward pass gives tags and the embedding; cut points by block position; embedder."""
 from __future__ import annotations
 
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import numpy as np
 import pytest
 
+import acg2vec_lab  # noqa: F401  (before tensorflow)
 from acg2vec_lab.config import load_config
 from acg2vec_lab.models.deepdanbooru import loaders as L
 from acg2vec_lab.models.deepdanbooru import tf_model as T
-from acg2vec_lab.models.deepdanbooru.illust2vec import (build_illust2vec, build_trunk_embedder, describe_cut,
-                                                        embedding_dim)
+from acg2vec_lab.models.deepdanbooru.illust2vec import (
+    build_illust2vec,
+    build_trunk_embedder,
+    describe_cut,
+    embedding_dim,
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,13 @@ from acg2vec_lab.config import PROFILES, load_config
 from acg2vec_lab.models.joytag.config import SWMODEL20_STEM, JoyTagConfig
 from acg2vec_lab.models.joytag.loader import load_folder, save_folder
 from acg2vec_lab.models.joytag.loss import focal_loss, tag_loss
-from acg2vec_lab.models.joytag.model import (JoyTagViT, build_model, count_parameters, expected_parameters,
-                                             sincos_2d_positions)
+from acg2vec_lab.models.joytag.model import (
+    JoyTagViT,
+    build_model,
+    count_parameters,
+    expected_parameters,
+    sincos_2d_positions,
+)
 from acg2vec_lab.models.joytag.preprocess import CLIP_MEAN, CLIP_STD, pad_to_square, preprocess
 
 TINY = dict(n_tags=7, image_size=32, num_blocks=2, patch_size=16, d_model=16, mlp_dim=32, num_heads=2,

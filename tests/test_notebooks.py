@@ -1,8 +1,10 @@
 """Every notebook executes in the smoke profile, records finite headline numbers, and is clean in git."""
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,28 @@ def test_notebook_is_clean(path):
     assert check_clean(path) == []
 
 
+def test_notebooks_match_their_text_sources():
+    """Every ``.ipynb`` is exactly what its ``py:percent`` source renders to (``dev.sync``)."""
+    from acg2vec_lab.dev.sync import out_of_sync
+    assert out_of_sync() == []
+
+
+def test_sync_check_catches_a_drifted_pair(tmp_path):
+    """The sync check fails when a notebook was edited without its source, or lacks one."""
+    import shutil
+
+    from acg2vec_lab.dev.sync import out_of_sync, render
+    src = NOTEBOOKS[0].with_suffix(".py")
+    py = tmp_path / src.name
+    shutil.copy(src, py)
+    py.with_suffix(".ipynb").write_text(render(py), encoding="utf-8")
+    assert out_of_sync(tmp_path) == []
+    py.write_text(py.read_text(encoding="utf-8") + "\n# %%\nx = 1\n", encoding="utf-8")
+    assert any("not what" in p for p in out_of_sync(tmp_path))
+    py.unlink()
+    assert any("no text source" in p for p in out_of_sync(tmp_path))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_in_readme_map(path):
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
@@ -40,3 +64,10 @@ def test_notebook_executes_in_smoke_profile(path, execute_smoke):
     for name, value in records.items():
         if isinstance(value, float):
             assert math.isfinite(value), f"{path.name}: {name} = {value}"
+    # every figure a notebook saves is also shown inline, so the executed .ipynb / .html carry it
+    saved = path.with_suffix(".py").read_text(encoding="utf-8").count("save_fig(")
+    if saved:
+        executed = json.loads(Path(res.output).read_text(encoding="utf-8"))
+        images = sum("image/png" in out.get("data", {})
+                     for cell in executed["cells"] for out in cell.get("outputs", []))
+        assert images >= 1, f"{path.name} saves {saved} figure(s) but its executed notebook shows none inline"

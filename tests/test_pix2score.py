@@ -6,11 +6,10 @@ import io
 
 import numpy as np
 import pytest
+import tensorflow as tf  # noqa: E402
 from PIL import Image
 
 import acg2vec_lab  # noqa: F401  (before tensorflow)
-import tensorflow as tf  # noqa: E402
-
 from acg2vec_lab.config import PROFILES, load_config  # noqa: E402
 from acg2vec_lab.data.labels import BOOKMARK_EDGES, to_bins  # noqa: E402
 from acg2vec_lab.models.pix2score import rebin  # noqa: E402

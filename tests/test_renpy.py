@@ -31,7 +31,7 @@ def test_renpy_images_real():
         (o, e) for o in ("blue", "green") for e in ("normal", "smile", "giggle", "surprised")}
     assert {l["character"] for _, l in sprites} == {"sylvie"}
     assert {l["scene"] for _, l in backgrounds} == {"club", "lecturehall", "meadow", "uni"}
-    for im, l in items:
+    for im, _ in items:
         assert im.mode == "RGB"
     path, labels = R.renpy_image_paths("sprite")[0]
     raw = np.asarray(Image.open(path).convert("RGBA")).astype(float)

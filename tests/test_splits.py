@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
 
 from acg2vec_lab.data import DanbooruDataset, load_image, synthetic_dataset

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from acg2vec_lab.config import load_config
-from acg2vec_lab.data import DanbooruDataset, load_image, synthetic_dataset
-from acg2vec_lab.data import synthetic
+from acg2vec_lab.data import DanbooruDataset, load_image, synthetic, synthetic_dataset
 from acg2vec_lab.data.danbooru import CHARACTER, COPYRIGHT, GENERAL
 from acg2vec_lab.data.labels import BOOKMARK_EDGES, VIEW_EDGES, to_bins
 from acg2vec_lab.data.vocab import load_vocabulary

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from acg2vec_lab.tagging.format import Writer, caption, caption_tag, is_kaomoji, read_caption, sidecar_path
-from acg2vec_lab.tagging.thresholds import (ThresholdPolicy, TaggedTag, apply_thresholds, preset, select_tags)
+from acg2vec_lab.tagging.thresholds import TaggedTag, ThresholdPolicy, apply_thresholds, preset, select_tags
 
 TAGS = ["1girl", "long_hair", "smile", "^_^", "white_background", "simple_background", "hatsune_miku",
         "ganyu_(genshin_impact)", "rating:safe", "rating:questionable", "rating:explicit"]

@@ -1,8 +1,7 @@
 """waifu2x UpConv7 with the real anime-style weights."""
-import acg2vec_lab  # noqa: F401
-import numpy as np
 import pytest
 
+import acg2vec_lab  # noqa: F401
 from acg2vec_lab.models import waifu2x
 
 

@@ -25,14 +25,14 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Sequence
 
 from acg2vec_lab.assets.manifest import CHECKSUMS, SPECS, AssetSpec
-from acg2vec_lab.paths import cache_dir
 from acg2vec_lab.io import file_digest
+from acg2vec_lab.paths import cache_dir
 
 __all__ = [
     "AssetError", "AssetSpec", "FetchResult", "names", "spec", "asset_dir", "is_present", "fetch",

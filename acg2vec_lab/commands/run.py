@@ -11,9 +11,9 @@ EXAMPLES = """  acg2vec-lab run                      # every notebook, cpu profi
 
 
 def _main(args) -> int:
+    from acg2vec_lab import runner
     from acg2vec_lab.commands._util import CLIError
     from acg2vec_lab.config import ConfigError, current_profile
-    from acg2vec_lab import runner
 
     if args.list:
         for p in runner.list_notebooks():

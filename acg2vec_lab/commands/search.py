@@ -41,9 +41,9 @@ def _embed_folder(emb, folder, batch: int):
 
 
 def _read_ids(path, n):
-    import numpy as np
-
     from pathlib import Path
+
+    import numpy as np
 
     p = Path(path)
     ids = np.load(p) if p.suffix == ".npy" else np.array([int(line) for line in p.read_text().split()], dtype=np.int64)

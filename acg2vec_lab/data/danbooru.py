@@ -26,9 +26,11 @@ import re
 import shutil
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
+
 from acg2vec_lab.io import file_digest
 
 GENERAL, ARTIST, COPYRIGHT, CHARACTER, META = 0, 1, 3, 4, 5
@@ -278,14 +280,14 @@ class DanbooruDataset:
 
     @classmethod
     def from_metadata(cls, metadata: str | os.PathLike | Sequence[str | os.PathLike], image_root: str | os.PathLike,
-                      layout: str = "danbooru2021", **kwargs: Any) -> "DanbooruDataset":
+                      layout: str = "danbooru2021", **kwargs: Any) -> DanbooruDataset:
         """Read one or more metadata files (either form) with images under ``image_root``."""
         files = [metadata] if isinstance(metadata, (str, os.PathLike)) else list(metadata)
         posts = [p for f in files for p in iter_metadata(f)]
         return cls(posts, image_root, layout, **kwargs)
 
     @classmethod
-    def from_folder(cls, root: str | os.PathLike, **kwargs: Any) -> "DanbooruDataset":
+    def from_folder(cls, root: str | os.PathLike, **kwargs: Any) -> DanbooruDataset:
         """A Danbooru2021-style folder: ``metadata/*.json*`` (or ``posts.jsonl``) and images in
         ``original/`` (or the folder itself) in the Danbooru2021 layout. ``dataset.json`` beside them,
         if present, supplies ``layout``, ``val_fraction``, ``test_fraction`` and ``info``."""

@@ -6,7 +6,7 @@ above the last edge). So 14 bookmark edges give 15 bins, 14 view edges 15 bins, 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

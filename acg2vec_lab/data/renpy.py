@@ -47,7 +47,7 @@ def renpy_image_paths(kind: str | None = None) -> list[tuple[Path, dict]]:
     return [it for it in items if kind is None or it[1]["kind"] == kind]
 
 
-def renpy_images(kind: str | None = None) -> list[tuple["object", dict]]:
+def renpy_images(kind: str | None = None) -> list[tuple[object, dict]]:
     """``[(PIL RGB image, labels), ...]``: labels has kind (sprite|background), character, outfit,
     expression, scene and file. Sprites are composited on white; backgrounds are unchanged."""
     from acg2vec_lab.data.images import load_image

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
 from acg2vec_lab.io import file_digest
 
 SPLITS = ("train", "val", "test")
@@ -25,7 +25,7 @@ SPLITS = ("train", "val", "test")
 
 def split_fraction(key: int | str, salt: str = "acg2vec-split-v1") -> float:
     """A uniform number in [0, 1) fixed by ``key`` (SHA-256 of ``salt:key``)."""
-    digest = hashlib.sha256(f"{salt}:{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

@@ -6,8 +6,8 @@ project kernel, one ``parameters``-tagged cell). ``check_clean`` is what the hyg
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import nbformat
 

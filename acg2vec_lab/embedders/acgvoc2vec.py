@@ -2,7 +2,8 @@
 multilingual-e5-small base; plus ``e5_small``, always the real base (to compare before/after)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -6,7 +6,8 @@ same vector, and any score it reaches is what a ranking that ignores the content
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -2,7 +2,8 @@
 profile's variant if present, else random init (no real CLIP weights are reachable here)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

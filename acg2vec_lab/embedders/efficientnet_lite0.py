@@ -8,7 +8,8 @@ The network is not anime-specific; it is the floor every anime model should beat
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

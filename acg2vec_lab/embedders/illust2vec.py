@@ -7,7 +7,8 @@ bilinear stretch to the model's square input, /255 (:func:`acg2vec_lab.tagging.p
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

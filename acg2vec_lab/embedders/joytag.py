@@ -1,7 +1,8 @@
 """JoyTag's pooled trunk output (mean of the final-LayerNorm tokens, ``d_model``-d) as an image embedder."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -3,7 +3,8 @@ HWOI kernels). Each checks its input rank (and expected shape if given) so a wro
 loudly instead of silently computing something else."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -2,7 +2,8 @@
 max |diff|), built from paired PyTorch / TF activations. The notebook and the tests use this code."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

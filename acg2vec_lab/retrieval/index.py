@@ -23,8 +23,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -196,7 +197,7 @@ class VectorIndex:
     def is_trained(self) -> bool:
         return self._index is not None and bool(self._index.is_trained)
 
-    def train(self, x: Any, centroids: np.ndarray | None = None) -> "VectorIndex":
+    def train(self, x: Any, centroids: np.ndarray | None = None) -> VectorIndex:
         """Train the quantizers (IVF kinds) on ``x`` ``(N, d)``; a no-op for flat and HNSW.
 
         ``centroids`` ``(nlist, d)``: a coarse quantizer trained elsewhere (e.g. one k-means shared by
@@ -389,7 +390,7 @@ class VectorIndex:
         return folder
 
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> "VectorIndex":
+    def load(cls, folder: str | os.PathLike) -> VectorIndex:
         """Read an index written by :meth:`save`."""
         import faiss
 

@@ -18,7 +18,8 @@ Conventions (the property tests in ``tests/test_metrics.py`` check these against
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -23,15 +23,22 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from acg2vec_lab.io import write_json
-from acg2vec_lab.retrieval.index import (IndexSpec, _as_matrix, default_nlist, default_pq_m, meta_column_names,
-                                         normalize_rows)
+from acg2vec_lab.retrieval.index import (
+    IndexSpec,
+    _as_matrix,
+    default_nlist,
+    default_pq_m,
+    meta_column_names,
+    normalize_rows,
+)
 
 MILVUS_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf_flat": "IVF_FLAT", "ivf_sq8": "IVF_SQ8", "ivf_pq": "IVF_PQ"}
 MILVUS_METRICS = {"ip": "IP", "cosine": "IP", "l2": "L2"}  # cosine: rows normalised here, then IP
@@ -187,7 +194,7 @@ class MilvusIndex:
         return folder
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, token: str | None = None) -> "MilvusIndex":
+    def load(cls, folder: str | os.PathLike, token: str | None = None) -> MilvusIndex:
         state = json.loads((Path(folder) / "milvus.json").read_text(encoding="utf-8"))
         obj = cls(state["dim"], IndexSpec(**state["spec"]), uri=state["uri"], collection=state["collection"],
                   token=token, info=state.get("info"))

@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from acg2vec_lab.retrieval.index import IndexSpec, VectorIndex, build_index, default_nlist, estimate_bytes, normalize_rows
+from acg2vec_lab.retrieval.index import (
+    IndexSpec,
+    VectorIndex,
+    build_index,
+    default_nlist,
+    estimate_bytes,
+    normalize_rows,
+)
 from acg2vec_lab.retrieval.metrics import ann_recall
 
 
@@ -132,7 +139,7 @@ def build_planned(x: Any, budget_bytes: int, ids: Any = None, metric: str = "cos
     return index, report
 
 
-def memory_plan(n: int, d: int, budget_bytes: int, metric: str = "l2") -> "Any":
+def memory_plan(n: int, d: int, budget_bytes: int, metric: str = "l2") -> Any:
     """Estimated size of every index kind for ``n`` x ``d`` and whether each fits (a DataFrame)."""
     import pandas as pd
 

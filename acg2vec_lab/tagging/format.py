@@ -16,8 +16,8 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from acg2vec_lab.io import append_line, write_text
 from acg2vec_lab.tagging.base import CATEGORY_NAMES, CATEGORY_RATING

@@ -9,7 +9,8 @@ least one positive in ``y_true`` (a tag absent from the evaluation split has no 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

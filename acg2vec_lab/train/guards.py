@@ -21,7 +21,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ def repair_bn_statistics(model: Any, data: Iterable[Any] | None = None, method: 
         bns[n].moving_mean.assign(np.zeros(bns[n].moving_mean.shape, np.float32))
         bns[n].moving_variance.assign(np.ones(bns[n].moving_variance.shape, np.float32))
     try:
-        for n, layer in bns.items():
+        for layer in bns.values():
             layer.momentum = 1.0  # frozen unless repaired
         k = 0
         for batch in data:

@@ -24,13 +24,20 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from acg2vec_lab.io import atomic_path, write_json
-from acg2vec_lab.tagging.base import CATEGORY_CHARACTER, CATEGORY_GENERAL, CATEGORY_RATING, save_tags_json, load_tags_json
+from acg2vec_lab.tagging.base import (
+    CATEGORY_CHARACTER,
+    CATEGORY_GENERAL,
+    CATEGORY_RATING,
+    load_tags_json,
+    save_tags_json,
+)
 
 RATING_NAMES = {"g": "rating:general", "s": "rating:sensitive", "q": "rating:questionable", "e": "rating:explicit"}
 STATE_FILE = "train_state.json"

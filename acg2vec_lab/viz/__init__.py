@@ -6,7 +6,8 @@ the same character has the same colour on every model's map.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

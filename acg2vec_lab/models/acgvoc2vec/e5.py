@@ -39,13 +39,14 @@ import struct
 import tempfile
 import time
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from acg2vec_lab.paths import cache_dir
 from acg2vec_lab.io import file_digest
+from acg2vec_lab.paths import cache_dir
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "

@@ -12,7 +12,8 @@ Recall@k and MRR are computed with exact ranks (ties count against the query).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

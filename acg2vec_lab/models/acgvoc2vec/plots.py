@@ -1,7 +1,8 @@
 """Figures of the acgvoc2vec notebook: training loss and a UMAP of titles by language and by work."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -31,7 +31,8 @@ Artist (1) and meta (5) tags are dropped. Tags are ``(name, category)`` pairs or
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 VERSIONS = ("code", "readme")
 GENERAL, ARTIST, COPYRIGHT, CHARACTER, META = 0, 1, 3, 4, 5

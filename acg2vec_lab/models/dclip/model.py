@@ -5,10 +5,10 @@ loader that accepts the real OpenAI / open_clip / DCLIP checkpoint formats.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,7 +1,8 @@
 """Figures of the DCLIP notebook: loss curves and a text -> image search strip."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

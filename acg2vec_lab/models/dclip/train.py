@@ -7,11 +7,11 @@ Here a checkpoint also stores the step, the config and the loss history so a run
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -374,7 +374,7 @@ def port_conv_mapping(shapes: dict[int, tuple[int, ...]], cfg: DeepDanbooruConfi
     idx = sorted(shapes)
     if idx != list(range(len(idx))):
         missing = sorted(set(range(max(idx) + 1)) - set(idx))
-        raise LoadError(f"state dict lacks n_Conv layer(s) {['n_Conv_%d' % i for i in missing[:5]]}")
+        raise LoadError(f"state dict lacks n_Conv layer(s) {[f'n_Conv_{i}' for i in missing[:5]]}")
     for i in idx:
         if len(shapes[i]) != 4 or shapes[i][2] != shapes[i][3]:
             raise LoadError(f"n_Conv_{i}: weight has shape {tuple(shapes[i])}, expected 4-d OIHW with a square kernel")

@@ -93,7 +93,6 @@ def build_model(cfg: DeepDanbooruConfig, image_size: int | None = None, n_tags: 
         init: conv kernel initializer, DeepDanbooru's ``"he_normal"``; loaders pass ``"zeros"``
             (the weights are overwritten anyway, and drawing 161 M normals costs seconds at full size).
     """
-    import keras
 
     previous, _INIT["kernel"] = _INIT["kernel"], init
     try:
@@ -312,7 +311,6 @@ def topology(model_or_config: Any) -> Topology:
     filter_sizes: list[int] = []
     repeat_sizes: list[int] = []
     while True:
-        adds = [c for c in consumers.get(x, []) if cls[c] == "Add"]
         nexts = consumers.get(x, [])
         # the block's Add is reachable from x through its main path; find it via the first conv consumer
         convs_here = [c for c in nexts if cls[c] == "Conv2D"]

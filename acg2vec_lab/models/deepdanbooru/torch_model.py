@@ -198,7 +198,7 @@ class DeepDanbooruTorch(nn.Module):
                 out[f"b{i}.sc"] = b.sc
         return out
 
-    def load_canonical(self, weights: dict[str, dict[str, Any]]) -> "DeepDanbooruTorch":
+    def load_canonical(self, weights: dict[str, dict[str, Any]]) -> DeepDanbooruTorch:
         """Load a canonical weight dict (see module doc); errors name the missing/mismatched unit."""
         units = self.units()
         missing = [k for k in list(units) + ["head"] if k not in weights]

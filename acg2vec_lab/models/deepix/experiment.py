@@ -1,7 +1,8 @@
 """The before/after experiment of notebook 03: illust2vec from the untuned vs the deepix-tuned trunk."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

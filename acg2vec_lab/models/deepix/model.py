@@ -17,11 +17,20 @@ group's layer list to it; here an uncovered variable is an error.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from acg2vec_lab.data.labels import BOOKMARK_EDGES, N_BOOKMARK_BINS, N_SANITY_BINS, N_VIEW_BINS, SANITY_EDGES, VIEW_EDGES, to_bins
+from acg2vec_lab.data.labels import (
+    BOOKMARK_EDGES,
+    N_BOOKMARK_BINS,
+    N_SANITY_BINS,
+    N_VIEW_BINS,
+    SANITY_EDGES,
+    VIEW_EDGES,
+    to_bins,
+)
 
 HEADS = {"bookmark": N_BOOKMARK_BINS, "view": N_VIEW_BINS, "sanity": N_SANITY_BINS}
 BN_EPS_V2 = 1.001e-5

@@ -1,7 +1,8 @@
 """What notebook 05 runs, as functions: data, the tagger comparison table on one split, character retrieval."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -6,8 +6,9 @@ showed the arg-max bin of each with the README's bin labels (``"0-10"``, ..., ``
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

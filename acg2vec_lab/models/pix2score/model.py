@@ -7,7 +7,8 @@ was trained from scratch on [0, 1]). Outputs, in order: ``bookmark_predict`` (15
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf

@@ -181,7 +181,8 @@ def tiling_comparison(torch_model: Any, tf_model: Any, img: np.ndarray, pro: boo
     import pandas as pd
     import torch
 
-    from acg2vec_lab.models.real_cugan import tiling, torch_model as tm
+    from acg2vec_lab.models.real_cugan import tiling
+    from acg2vec_lab.models.real_cugan import torch_model as tm
 
     x = torch.from_numpy(tm.to_network_range(img, pro)).permute(2, 0, 1)[None]
     whole = tiling.torch_upscale(torch_model, x, mode="none").permute(0, 2, 3, 1).numpy()

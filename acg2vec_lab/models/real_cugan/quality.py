@@ -1,7 +1,8 @@
 """Super-resolution quality on real anime art, the ACG2vec (3,2,1,0) bug demo, side-by-side crops."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

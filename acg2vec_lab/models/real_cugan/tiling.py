@@ -27,7 +27,7 @@ Works for any image size (the reference divides by zero for tiled inputs under 1
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
