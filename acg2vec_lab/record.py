@@ -21,6 +21,32 @@ def notebook_name() -> str:
     return os.environ.get("ACG2VEC_NOTEBOOK", "interactive")
 
 
+# Where a number or figure comes from. Every record() row carries one (a ``data`` column in
+# metrics.csv); a figure saved from SYNTHETIC data says so in its title.
+DATA_SOURCES = ("synthetic", "real", "mixed", "none")
+_default_data: str | None = None
+
+
+def set_data_source(data: str | None) -> None:
+    """Set the notebook's default data source for :func:`record` and :func:`save_fig`.
+
+    ``setup_notebook(SEED, data=...)`` calls this; a call may still pass its own ``data=``.
+    ``synthetic``: the drawn Danbooru-format set; ``real``: registry assets (Ren'Py art, text pairs,
+    real weights on real inputs); ``mixed``: both in one number; ``none``: no data (a parameter count).
+    """
+    global _default_data
+    if data is not None and data not in DATA_SOURCES:
+        raise ValueError(f"data source {data!r} is not one of {DATA_SOURCES}")
+    _default_data = data
+
+
+def data_source(data: str | None = None) -> str | None:
+    """``data`` if given, else the notebook's default (see :func:`set_data_source`)."""
+    if data is not None and data not in DATA_SOURCES:
+        raise ValueError(f"data source {data!r} is not one of {DATA_SOURCES}")
+    return data if data is not None else _default_data
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()  # numpy / torch / tf scalars
@@ -31,19 +57,21 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"record() takes a number, bool or string, got {type(value).__name__}")
 
 
-def record(name: str, value: Any, **meta: Any) -> Any:
+def record(name: str, value: Any, *, data: str | None = None, **meta: Any) -> Any:
     """Record one headline value of this notebook for the run's metrics table; returns ``value``.
 
     Args:
         name: metric name, e.g. ``"tagger/f1_micro@0.35"``; unique within a notebook.
         value: a number, bool or string (numpy/torch scalars are converted).
+        data: where the value comes from (one of ``DATA_SOURCES``); default: the notebook's.
         **meta: optional context kept beside the value (``split="test"``, ``model="tiny"``...).
     """
-    row = {"notebook": notebook_name(), "name": name, "value": _jsonable(value), "time": time.time()}
+    row = {"notebook": notebook_name(), "name": name, "value": _jsonable(value), "time": time.time(),
+           "data": data_source(data)}
     if meta:
         row["meta"] = {k: _jsonable(v) if not isinstance(v, (list, dict)) else v for k, v in meta.items()}
     append_line(run_dir() / "metrics" / f"{notebook_name()}.jsonl", json.dumps(row, ensure_ascii=False))
-    print(f"[record] {name} = {row['value']}")
+    print(f"[record] {name} = {row['value']}" + (f"  ({row['data']})" if row["data"] else ""))
     return value
 
 
@@ -58,8 +86,28 @@ def read_records(run: str | os.PathLike, notebook: str | None = None) -> list[di
     return rows
 
 
-def save_fig(fig: Any, name: str, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as ``<run>/figures/<notebook>/<name>.png`` and return the path."""
+def _titles(fig: Any) -> list[str]:
+    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    return texts + [ax.get_title(loc) for ax in fig.get_axes() for loc in ("left", "center", "right")]
+
+
+def mark_synthetic(fig: Any) -> Any:
+    """Make sure the figure's title says SYNTHETIC (prefixing the suptitle if no title does)."""
+    if not any("SYNTHETIC" in t for t in _titles(fig)):
+        old = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+        fig.suptitle(f"SYNTHETIC data · {old}" if old else "SYNTHETIC data", color="#b2182b")
+    return fig
+
+
+def save_fig(fig: Any, name: str, dpi: int = 110, *, data: str | None = None) -> Path:
+    """Save a matplotlib figure as ``<run>/figures/<notebook>/<name>.png`` and return the path.
+
+    A figure whose data source (``data=``, default the notebook's) is ``synthetic`` or ``mixed``
+    gets SYNTHETIC into its title first (:func:`mark_synthetic`), so no saved figure built from
+    the drawn set can be mistaken for one of real art.
+    """
+    if data_source(data) in ("synthetic", "mixed"):
+        mark_synthetic(fig)
     path = run_dir() / "figures" / notebook_name() / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")

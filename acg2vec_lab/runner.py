@@ -164,14 +164,16 @@ def gather_metrics(run: Path) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     for rec in read_records(run):
         rows[(rec["notebook"], rec["name"])] = {"notebook": rec["notebook"], "metric": rec["name"],
-                                                "value": rec["value"], **({"meta": rec["meta"]} if "meta" in rec else {})}
+                                                "value": rec["value"], "data": rec.get("data"),
+                                                **({"meta": rec["meta"]} if "meta" in rec else {})}
     table = list(rows.values())
     write_json(run / "metrics.json", table)
     with open(run / "metrics.csv.part", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["notebook", "metric", "value", "meta"])
+        writer.writerow(["notebook", "metric", "value", "data", "meta"])
         for row in table:
-            writer.writerow([row["notebook"], row["metric"], row["value"], json.dumps(row.get("meta", {}), ensure_ascii=False)])
+            writer.writerow([row["notebook"], row["metric"], row["value"], row["data"] or "",
+                             json.dumps(row.get("meta", {}), ensure_ascii=False)])
     os.replace(run / "metrics.csv.part", run / "metrics.csv")
     return table
 

@@ -90,10 +90,20 @@ def versions(packages: tuple[str, ...] = VERSION_PACKAGES) -> dict[str, str]:
     return out
 
 
-def setup_notebook(seed: int, threads: int | None = None) -> dict[str, str]:
-    """The first code cell of every notebook: threads, seeds, and the versions table (returned)."""
+def setup_notebook(seed: int, threads: int | None = None, data: str | None = None) -> dict[str, str]:
+    """The first code cell of every notebook: threads, seeds, the notebook's data source, the figure
+    style, and the versions table (returned).
+
+    ``data`` (``synthetic`` | ``real`` | ``mixed`` | ``none``) is the default data source of the
+    notebook's ``record()`` rows and saved figures (see :mod:`acg2vec_lab.record`).
+    """
+    from acg2vec_lab import viz
+    from acg2vec_lab.record import set_data_source
+
     set_threads(threads)
     seed_everything(seed)
+    set_data_source(data)
+    viz.style()
     return versions()
 
 
