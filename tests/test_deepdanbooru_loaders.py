@@ -1,5 +1,9 @@
 """Loaders for DeepDanbooru's released formats, tested on files written here (tiny variant), and
-TensorFlow <-> PyTorch parity on the same weights, including odd input sizes."""
+TensorFlow <-> PyTorch parity on the same weights, including odd input sizes.
+
+These are round trips through this package's own writers; the same loaders on files written by
+independent code (the original ``deepdanbooru`` package, a port state dict folded by hand) are in
+``tests/test_loaders_independent.py``."""
 from __future__ import annotations
 
 import json

@@ -1,12 +1,30 @@
 """Image preprocessing for DeepDanbooru-style taggers, and the alternatives other consumers use.
 
-All functions take a PIL RGB image and return ``(H, W, 3)`` float32 in [0, 1] (HWC, RGB).
+Every function returns ``(H, W, 3)`` float32 in [0, 1] (HWC, RGB). The input is a PIL image, or for
+the ``"deepdanbooru"`` mode preferably the *encoded* file (a path, ``bytes`` or an
+:class:`EncodedImage` from :func:`load_encoded`), because the original decodes the file itself.
 
-* ``"deepdanbooru"`` — the original's evaluation path (``load_image_for_evaluate``): TensorFlow AREA
-  resize that keeps the aspect ratio and fits inside the box (upsizing small images too), then an
-  affine warp that only re-centres the image on the ``W x H`` canvas with bilinear interpolation
-  (order 1) and ``mode="edge"`` (border pixels replicated), then ``/ 255``. The centring offset can
-  be half a pixel, which the bilinear warp blends, exactly as the original does.
+* ``"deepdanbooru"`` — the original's evaluation path (``deepdanbooru/data/__init__.py:
+  load_image_for_evaluate``), reproduced step by step:
+
+  1. decode with TensorFlow, ``tf.io.decode_png(raw, channels=3)`` (that op decodes PNG, JPEG, GIF
+     and BMP; ``channels=3`` **drops the alpha channel** of an RGBA file, so what a transparent pixel
+     stores under its alpha is what the network sees). JPEG pixels from TensorFlow's decoder and
+     Pillow's differ by a few levels, so only the encoded file reproduces the original exactly; a PIL
+     image that is already decoded is used as it is (its alpha, if it has one, dropped the same way).
+     WebP, which the original decodes with tensorflow-io, is decoded with Pillow here (alpha dropped);
+  2. ``tf.image.resize(size=(H, W), method=AREA, preserve_aspect_ratio=True)`` (fits inside the box,
+     upsizes small images too);
+  3. an affine warp that only re-centres the image on the ``W x H`` canvas with bilinear interpolation
+     (order 1) and ``mode="edge"`` (border pixels replicated); the centring offset can be half a pixel,
+     which the bilinear warp blends, exactly as the original does;
+  4. ``/ 255``.
+
+  ``tests/test_loaders_independent.py`` runs the original package on the same files and checks the
+  arrays and the scores.
+* ``"deepdanbooru-white"`` — the same geometry on this workbook's own decoding: Pillow, transparency
+  composited on white (:func:`acg2vec_lab.data.load_image`). Closer to what a person sees for a
+  sprite, but not what the released model was run on; notebook 01 measures the difference.
 * ``"stretch"`` — bilinear resize to ``W x H`` ignoring the aspect ratio (ACG2vec's TF-Serving models;
   TorchDeepDanbooru's ``test.py`` does the same with PIL).
 * ``"a1111"`` — stable-diffusion-webui's "resize and fill": fit inside with LANCZOS, paste centred on
@@ -16,12 +34,72 @@ All functions take a PIL RGB image and return ``(H, W, 3)`` float32 in [0, 1] (H
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MODES = ("deepdanbooru", "stretch", "a1111")
+MODES = ("deepdanbooru", "deepdanbooru-white", "stretch", "a1111")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedImage:
+    """An image file's bytes and where they came from (what the ``"deepdanbooru"`` mode decodes)."""
+
+    data: bytes
+    name: str = "<bytes>"
+
+
+def load_encoded(path: str | os.PathLike) -> EncodedImage:
+    """The raw bytes of ``path`` (a pipeline ``loader`` for the exact ``"deepdanbooru"`` mode)."""
+    path = Path(path)
+    try:
+        return EncodedImage(path.read_bytes(), str(path))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the image file ({exc})") from exc
+
+
+def _encoded(image: Any) -> EncodedImage | None:
+    if isinstance(image, EncodedImage):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return EncodedImage(bytes(image))
+    if isinstance(image, (str, os.PathLike)):
+        return load_encoded(image)
+    return None
+
+
+def decode_like_deepdanbooru(image: Any) -> np.ndarray:
+    """``(h, w, 3)`` uint8 RGB decoded as the original does: ``tf.io.decode_png(raw, channels=3)``.
+
+    ``image`` is a path, ``bytes`` or :class:`EncodedImage` (decoded with TensorFlow; alpha dropped),
+    or a PIL image (already decoded: its pixels, alpha dropped). WebP, which TensorFlow's op does not
+    read and the original hands to tensorflow-io, is decoded with Pillow (alpha dropped). A file
+    neither decoder reads gives a ``ValueError`` naming it.
+    """
+    enc = _encoded(image)
+    if enc is None:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)  # PIL: RGBA -> RGB drops alpha
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_png(enc.data, channels=3).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as exc:
+        import io
+
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(enc.data)) as im:
+                if im.format != "WEBP":
+                    raise ValueError(f"{enc.name}: TensorFlow cannot decode this {im.format} file "
+                                     f"({str(exc).splitlines()[0]})") from exc
+                return np.asarray(im.convert("RGBA"), dtype=np.uint8)[..., :3].copy()
+        except (UnidentifiedImageError, OSError) as exc2:
+            raise ValueError(f"{enc.name}: not an image TensorFlow or Pillow can decode ({exc2})") from exc
 
 
 def fit_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
@@ -63,12 +141,35 @@ def warp_to_canvas(image: np.ndarray, width: int, height: int, scale: float = 1.
 
 
 def deepdanbooru_eval(image: Any, size: tuple[int, int]) -> np.ndarray:
-    """The original evaluation preprocessing. ``size`` is ``(height, width)``; returns HWC float32 in [0, 1]."""
+    """The original evaluation preprocessing (module doc, steps 1-4). ``size`` is ``(height, width)``.
+
+    ``image``: path / ``bytes`` / :class:`EncodedImage` (decoded by TensorFlow as the original does),
+    or a PIL image (used as decoded). Returns ``(height, width, 3)`` float32 in [0, 1].
+    """
+    import tensorflow as tf
+
     height, width = size
-    arr = np.asarray(image.convert("RGB"), dtype=np.float32)
-    new_w, new_h = fit_size(arr.shape[1], arr.shape[0], width, height)
-    resized = area_resize(arr, new_w, new_h)
-    return warp_to_canvas(resized, width, height) / 255.0
+    arr = decode_like_deepdanbooru(image)
+    resized = tf.image.resize(arr, size=(height, width), method="area", preserve_aspect_ratio=True).numpy()
+    return (warp_to_canvas(resized.astype(np.float32), width, height) / 255.0).astype(np.float32)
+
+
+def deepdanbooru_white(image: Any, size: tuple[int, int]) -> np.ndarray:
+    """The original's geometry on Pillow decoding with transparency composited on white.
+
+    ``image``: a path (read with :func:`acg2vec_lab.data.load_image`) or a PIL image (an RGBA one is
+    composited on white here). Returns ``(height, width, 3)`` float32 in [0, 1].
+    """
+    from PIL import Image
+
+    if isinstance(image, (str, os.PathLike)):
+        from acg2vec_lab.data import load_image
+
+        image = load_image(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return deepdanbooru_eval(image.convert("RGB"), size)
 
 
 def stretch(image: Any, size: tuple[int, int]) -> np.ndarray:
@@ -109,9 +210,15 @@ def a1111_fill(image: Any, size: tuple[int, int]) -> np.ndarray:
 
 
 def preprocess_image(image: Any, size: tuple[int, int], mode: str = "deepdanbooru") -> np.ndarray:
-    """Dispatch on ``mode`` (one of :data:`MODES`); ``size`` is ``(height, width)``."""
+    """Dispatch on ``mode`` (one of :data:`MODES`); ``size`` is ``(height, width)``.
+
+    ``image`` is a PIL image; the deepdanbooru modes also take a path, ``bytes`` or an
+    :class:`EncodedImage` (needed for an exact ``"deepdanbooru"`` decode, see the module doc).
+    """
     if mode == "deepdanbooru":
         return deepdanbooru_eval(image, size)
+    if mode == "deepdanbooru-white":
+        return deepdanbooru_white(image, size)
     if mode == "stretch":
         return stretch(image, size)
     if mode == "a1111":

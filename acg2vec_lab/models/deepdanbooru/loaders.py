@@ -350,6 +350,25 @@ def load_project(folder: str | Path) -> DeepDanbooruProject:
 # TorchDeepDanbooru state dict (BN folded)
 # ---------------------------------------------------------------------------------------------
 
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)``; a file that needs more than
+    tensors and plain containers (a pickle carrying code or custom classes) is refused with a
+    :class:`LoadError` naming the file, before anything in it runs."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LoadError(f"{path}: refused to load: the file holds pickled objects other than tensors and "
+                        f"plain containers, which could run code (torch.load weights_only=True: {first})") from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise LoadError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
+
+
 _PORT_KEY = re.compile(r"^n_Conv_(\d+)\.(weight|bias)$")
 
 
@@ -438,11 +457,11 @@ def read_port_state_dict(state: dict | str | Path, cfg: DeepDanbooruConfig | Non
 
     Keys must be ``n_Conv_<i>.weight`` / ``n_Conv_<i>.bias`` plus an optional ``tags`` list; the convs
     are assigned to blocks by :func:`port_conv_mapping` (topology + shapes, never numbering alone).
+    A file is read with ``torch.load(weights_only=True)`` (:func:`safe_torch_load`): tensors, the
+    ``tags`` list of strings and plain containers load; a pickle that would run code is refused.
     """
-    import torch
-
     if not isinstance(state, dict):
-        state = torch.load(str(state), map_location="cpu", weights_only=False)
+        state = safe_torch_load(state)
     state = dict(state)
     tags = state.pop("tags", None)
     convs: dict[int, dict[str, Any]] = {}

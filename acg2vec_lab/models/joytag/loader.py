@@ -32,8 +32,21 @@ def read_top_tags(path: str | os.PathLike) -> list[str]:
     return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _safe_torch_load(path: Path, map_location: str) -> Any:
+    """``torch.load(weights_only=True)``; a pickle carrying code is refused, naming the file."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path}: refused to load: the file holds pickled objects other than tensors and plain "
+                         f"containers, which could run code (torch.load weights_only=True)") from exc
+
+
 def load_folder(folder: str | os.PathLike, map_location: str = "cpu") -> LoadedJoyTag:
-    """Build the model from ``config.json``, load ``model.safetensors`` (or ``model.pt``'s ``model``), read the tags."""
+    """Build the model from ``config.json``, load ``model.safetensors`` (or ``model.pt``'s ``model``,
+    read with ``weights_only=True``), read the tags. Every key of the file must be consumed and every
+    shape match; errors name the folder and the key."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     cls = config.get("class", "ViT")
@@ -47,7 +60,10 @@ def load_folder(folder: str | os.PathLike, map_location: str = "cpu") -> LoadedJ
 
         state = load_file(str(folder / "model.safetensors"), device=map_location)
     elif (folder / "model.pt").exists():
-        state = torch.load(folder / "model.pt", map_location=map_location, weights_only=True)["model"]
+        state = _safe_torch_load(folder / "model.pt", map_location)
+        if not isinstance(state, dict) or "model" not in state:
+            raise ValueError(f"{folder / 'model.pt'}: expected a dict with a 'model' state dict")
+        state = state["model"]
     else:
         raise FileNotFoundError(f"{folder}: neither model.safetensors nor model.pt")
     trimmed = False

@@ -260,8 +260,18 @@ def load_state_dict(model: UpCunet, sd: dict) -> bool:
 
 
 def load_pth(path: str, base: int | None = None) -> tuple[UpCunet, bool]:
-    """Read an official ``.pth`` (plain torch.save'd state dict, optional ``pro`` key)."""
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    """Read an official ``.pth`` (plain torch.save'd state dict, optional ``pro`` key) with
+    ``torch.load(weights_only=True)``: a pickle that would run code is refused with a ``ValueError``
+    naming the file; keys and shapes must be exactly upstream's (``strict=True``)."""
+    import pickle
+
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path}: refused to load: the file holds pickled objects other than tensors and plain "
+                         f"containers, which could run code (torch.load weights_only=True)") from exc
+    if not isinstance(sd, dict) or "unet1.conv_bottom.weight" not in sd:
+        raise ValueError(f"{path}: not a Real-CUGAN state dict (no 'unet1.conv_bottom.weight' key)")
     model, _ = model_for_state_dict(sd, base)
     pro = load_state_dict(model, sd)
     return model.eval(), pro
