@@ -52,3 +52,33 @@ def test_umap_is_seeded_and_uses_pca():
     # the two blobs stay apart on the map
     ca, cb = a[:40].mean(0), a[40:].mean(0)
     assert np.linalg.norm(ca - cb) > 2 * max(a[:40].std(0).max(), a[40:].std(0).max())
+
+
+def test_map_panels_title_carries_umap_parameters_and_synthetic_stamp():
+    from acg2vec_lab.record import mark_synthetic
+
+    coords = np.random.default_rng(0).normal(size=(12, 2))
+    fig = viz.map_panels(coords, {"character": ["a", "b"] * 6, "series": ["s"] * 12}, "chance", 10, 0.1, 3)
+    title = fig._suptitle.get_text()
+    assert "chance" in title and "n_neighbors=10" in title and "min_dist=0.1" in title and "seed=3" in title
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["colour: character", "colour: series"]
+    stamped = mark_synthetic(fig)._suptitle.get_text()
+    assert stamped.startswith("SYNTHETIC") and "seed=3" in stamped  # the stamp keeps the UMAP parameters
+
+
+def test_similarity_heatmap_labels_and_shape_check():
+    sim = np.eye(3)
+    fig = viz.similarity_heatmap(sim, ["a", "b", "c"], "cosine")
+    ax = fig.axes[0]
+    assert ax.get_title() == "cosine" and [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="does not match 2 names"):
+        viz.similarity_heatmap(sim, ["a", "b"], "bad")
+
+
+def test_show_displays_once_and_closes(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    fig = viz.similarity_heatmap(np.eye(2), ["a", "b"], "t")
+    assert viz.show(fig) is None and shown == [fig] and fig.number not in plt.get_fignums()

@@ -17,6 +17,21 @@ padded with -1 / NaN, ``ip``/``cosine`` scores are similarities, ``l2`` scores s
 Index kinds map to Milvus index types: flat -> FLAT, hnsw -> HNSW, ivf_flat -> IVF_FLAT,
 ivf_sq8 -> IVF_SQ8, ivf_pq -> IVF_PQ. Metadata columns are stored as dynamic fields of each entity
 and come back with the results.
+
+When the index is really used. Milvus (server and milvus-lite alike) builds a vector index per
+*flushed, loaded* segment; rows still in the in-memory write buffer (the memtable, flushed by
+milvus-lite only at 128 MB: ``milvus_lite/constants.py`` ``MEMTABLE_MEMORY_LIMIT``) are searched by
+brute force (``milvus_lite/search/executor_indexed.py``: "Memtable last (always brute-force)"), and
+milvus-lite builds segment indexes only in ``load()`` (``engine/collection.py``) or later in a
+background thread. So a search straight after ``insert`` is an exact search whatever the index kind,
+and ``nprobe`` does nothing. :meth:`MilvusIndex.search` therefore first makes the collection
+searchable through its index (:meth:`MilvusIndex.build`: flush, release, load, which builds every
+segment's index synchronously) whenever rows were added since the last build.
+:meth:`MilvusIndex.index_report` says what the server reports and, embedded, what was built.
+
+Kinds a backend cannot build are refused when the index is created, not mapped to something else:
+milvus-lite 3.2.2 has no IVF_PQ (``milvus_lite/index/factory.py`` raises ``NotImplementedError``
+only once a segment is flushed, i.e. at the scale the index is meant for).
 """
 from __future__ import annotations
 
@@ -42,6 +57,26 @@ from acg2vec_lab.retrieval.index import (
 
 MILVUS_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf_flat": "IVF_FLAT", "ivf_sq8": "IVF_SQ8", "ivf_pq": "IVF_PQ"}
 MILVUS_METRICS = {"ip": "IP", "cosine": "IP", "l2": "L2"}  # cosine: rows normalised here, then IP
+# What embedded milvus-lite 3.2.2 can build (index/factory.py: FLAT/BRUTE_FORCE, HNSW, IVF_FLAT, IVF_SQ8).
+LITE_KINDS = ("flat", "hnsw", "ivf_flat", "ivf_sq8")
+
+
+class UnsupportedIndexError(ValueError):
+    """The backend cannot build this index kind."""
+
+
+def is_embedded(uri: str) -> bool:
+    """True for a local ``.db`` file (milvus-lite, in this process), False for a server address."""
+    return "://" not in str(uri)
+
+
+def check_kind(kind: str, uri: str) -> None:
+    """Raise :class:`UnsupportedIndexError` naming the kind and the backend if ``uri``'s backend cannot build it."""
+    if is_embedded(uri) and kind not in LITE_KINDS:
+        raise UnsupportedIndexError(
+            f"index kind {kind!r} cannot be built by the embedded milvus-lite backend ({uri}): milvus-lite "
+            f"builds only {', '.join(LITE_KINDS)} (it has no {MILVUS_TYPES.get(kind, kind)}); use one of "
+            f"those, the faiss VectorIndex, or a Milvus server uri (http://host:19530)")
 
 
 class MilvusIndex:
@@ -64,10 +99,11 @@ class MilvusIndex:
         self.dim = int(dim)
         self.spec = spec or IndexSpec()
         self.uri = str(uri)
+        check_kind(self.spec.kind, self.uri)
         self.collection = collection
         self.info = dict(info or {})
         self.token = token
-        if "://" not in self.uri:
+        if is_embedded(self.uri):
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         self.client = MilvusClient(self.uri, **({"token": token} if token else {}))
         if overwrite and self.client.has_collection(collection):
@@ -76,11 +112,35 @@ class MilvusIndex:
             schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+            build = self._build_params(expected_n)
             params = self.client.prepare_index_params()
             params.add_index(field_name="vector", index_type=MILVUS_TYPES[self.spec.kind],
-                             metric_type=MILVUS_METRICS[self.spec.metric], params=self._build_params(expected_n))
+                             metric_type=MILVUS_METRICS[self.spec.metric], params=build)
+            if build:
+                # pymilvus 3 sends build params as flat key/value pairs ("nlist": "64"); milvus-lite 3.2.2
+                # reads only the JSON "params" pair (adapter/grpc/translators/index.py) and silently built
+                # nlist=128 instead. A Milvus server accepts both forms, so send the JSON pair as well.
+                params[0]._configs["params"] = dict(build)
             self.client.create_collection(collection, schema=schema, index_params=params)
+            self._check_reported_index(build)
         self._next_id = 0
+        self._dirty = True  # rows may sit unflushed (a reopened collection); build() before searching
+        self.builds = 0  # how many times build() flushed and (re)loaded, for the record
+
+    def _reported_index(self) -> dict[str, Any]:
+        info = self.client.describe_index(self.collection, index_name="vector") or {}
+        params = info.get("params") if isinstance(info.get("params"), dict) else {}
+        flat = {k: v for k, v in info.items() if k not in ("params",)}
+        return {**flat, **params}
+
+    def _check_reported_index(self, build: dict[str, Any]) -> None:
+        """Fail loudly if the server does not report the index type and build params that were asked for."""
+        got = self._reported_index()
+        want = {"index_type": MILVUS_TYPES[self.spec.kind], **build}
+        wrong = {k: (v, got.get(k)) for k, v in want.items() if str(got.get(k)) != str(v)}
+        if wrong:
+            raise RuntimeError(f"Milvus at {self.uri} reports index {got} for collection {self.collection!r}; "
+                               f"asked for {want} (mismatch: {wrong})")
 
     def _build_params(self, n: int) -> dict[str, Any]:
         s = self.spec
@@ -127,6 +187,7 @@ class MilvusIndex:
                 row.update(id=int(ids[i]), vector=x[i].tolist())
                 rows.append(row)
             self.client.insert(self.collection, rows)
+        self._dirty = self._dirty or len(x) > 0
         self._next_id = max(self._next_id, int(ids.max()) + 1 if len(ids) else 0)
         self._meta_columns = list(metadata.columns) if metadata is not None else getattr(self, "_meta_columns", [])
         return ids
@@ -149,7 +210,54 @@ class MilvusIndex:
         if ef_search is not None:
             self.spec.ef_search = int(ef_search)
 
+    def build(self) -> MilvusIndex:
+        """Flush the write buffer into segments, then release and load the collection.
+
+        milvus-lite builds each segment's index synchronously in the load, so afterwards every row is
+        searched through the index (``nprobe`` / ``ef`` take effect). A Milvus server seals the flushed
+        segments and builds their indexes itself (``index_report()``'s ``indexed_rows``; the server path
+        is not exercised by the tests here). Called by :meth:`search` when rows were added since the
+        last build; cheap when nothing changed."""
+        self.client.flush(self.collection)
+        self.client.release_collection(self.collection)
+        self.client.load_collection(self.collection)
+        self._dirty = False
+        self.builds += 1
+        return self
+
+    def index_report(self) -> dict[str, Any]:
+        """What the index actually is now (after :meth:`build`), for the record.
+
+        ``index_type`` / ``nlist`` / ``metric_type``: as the server reports them (``describe_index``);
+        ``row_count``: rows the server counts; ``load_state``. Embedded milvus-lite also reports, by
+        looking into its in-process collection: ``memtable_rows`` (rows a search would scan by brute
+        force; 0 after a build), ``flushed_rows`` and ``segment_indexes`` (the index class actually
+        attached to each flushed segment, with its ``nlist`` for IVF). Those keys are absent for a server.
+        """
+        out: dict[str, Any] = {"backend": "milvus-lite (embedded)" if is_embedded(self.uri) else f"Milvus server {self.uri}"}
+        # milvus-lite's indexed_rows / total_rows are its row count, whatever was built: server only
+        keys = ("index_type", "metric_type", "nlist", "M", "efConstruction", "state") + \
+            (() if is_embedded(self.uri) else ("indexed_rows", "total_rows"))
+        out.update({k: v for k, v in self._reported_index().items() if k in keys})
+        out["row_count"] = int(self.client.get_collection_stats(self.collection)["row_count"])
+        out["load_state"] = str(self.client.get_load_state(self.collection).get("state"))
+        col = _lite_collection(self.uri, self.collection) if is_embedded(self.uri) else None
+        if col is not None:
+            segments = list(col._segment_cache.values())  # noqa: SLF001  (milvus-lite 3.2.2 internals)
+            out["memtable_rows"] = int(col._memtable.size())  # noqa: SLF001
+            out["flushed_rows"] = int(sum(seg.num_rows for seg in segments))
+            built = []
+            for seg in segments:
+                idx = seg.indexes.get("vector")
+                inner = getattr(idx, "_index", None)
+                built.append(f"{type(idx).__name__ if idx is not None else 'none'}"
+                             f"(rows={seg.num_rows}" + (f", nlist={inner.nlist}" if hasattr(inner, "nlist") else "") + ")")
+            out["segment_indexes"] = ", ".join(built) or "none"
+        return out
+
     def _raw_search(self, q: Any, k: int, output_fields: list[str] | None = None) -> list[list[dict]]:
+        if self._dirty:
+            self.build()
         q = self._prepare(q)
         return self.client.search(self.collection, q.tolist(), limit=int(k), search_params=self._search_params(),
                                   output_fields=output_fields or [])
@@ -204,6 +312,54 @@ class MilvusIndex:
 
     def close(self) -> None:
         self.client.close()
+
+
+def nprobe_sweep(x: Any, queries: Any, spec: IndexSpec, nprobes: Iterable[int], uri: str | os.PathLike,
+                 k: int = 10, collection: str = "nprobe_sweep") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Build a Milvus IVF collection over ``x`` ``(N, d)`` and measure recall@k against exact search
+    (faiss flat over the same rows) at each ``nprobe``: what the index actually does.
+
+    Returns ``(table, report)``: ``table`` has columns ``nprobe, recall@k, seconds`` (``seconds``: one
+    batched search of all queries); ``report`` is :meth:`MilvusIndex.index_report` after the build plus
+    ``n``, ``nlist_requested`` and ``builds``. The collection stays in ``uri`` (pass a temporary path).
+    """
+    import dataclasses
+    import time
+
+    from acg2vec_lab.retrieval.metrics import ann_recall
+    from acg2vec_lab.retrieval.planner import exact_neighbours
+
+    if not spec.is_ivf:
+        raise ValueError(f"nprobe_sweep needs an IVF index kind, got {spec.kind!r}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    truth = exact_neighbours(x, queries, k, spec.metric)
+    index = MilvusIndex(x.shape[1], dataclasses.replace(spec), uri=uri, collection=collection,
+                        expected_n=len(x), overwrite=True)
+    try:
+        index.add(x)
+        index.build()  # flush + load now, so the first timed search does not include the index build
+        rows = []
+        for nprobe in nprobes:
+            index.set_search_params(nprobe=int(nprobe))
+            t0 = time.perf_counter()
+            got, _ = index.search(queries, k)
+            rows.append({"nprobe": int(nprobe), f"recall@{k}": ann_recall(got, truth, k),
+                         "seconds": time.perf_counter() - t0})
+        report = {"n": len(x), "nlist_requested": index.spec.nlist, **index.index_report(), "builds": index.builds}
+    finally:
+        index.close()
+    return pd.DataFrame(rows), report
+
+
+def _lite_collection(uri: str, collection: str) -> Any:
+    """The in-process milvus-lite ``Collection`` behind a ``.db`` uri, or None (private API: introspection only)."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        entry = server_manager_instance._servers.get(os.path.abspath(uri))  # noqa: SLF001
+        return entry[1].get_collection(collection) if entry else None
+    except Exception:  # noqa: BLE001  (a different milvus-lite layout: report without these keys)
+        return None
 
 
 def _plain(v: Any) -> Any:

@@ -72,6 +72,13 @@ def plan_index(n: int, d: int, budget_bytes: int, metric: str = "cosine", exact_
     raise ValueError(f"{n} x {d} vectors do not fit in {budget_bytes / 1e9:.2f} GB even as 1-byte PQ codes")
 
 
+def forced_plan(spec: IndexSpec, n: int, d: int, budget_bytes: int, reason: str = "forced") -> Plan:
+    """A :class:`Plan` for a chosen ``spec`` (not the rules' choice), with its estimated size, e.g. to
+    show how :func:`build_planned` tunes an IVF-SQ8 index at a scale where the rules pick exact search."""
+    return Plan(spec=spec, n=int(n), d=int(d), budget_bytes=int(budget_bytes),
+                estimated_bytes=estimate_bytes(spec, n, d), reason=reason)
+
+
 def exact_neighbours(x: np.ndarray, queries: np.ndarray, k: int, metric: str = "cosine") -> np.ndarray:
     """Exact top-``k`` row positions ``(nq, k)`` with faiss' brute force (the recall reference)."""
     import faiss

@@ -200,3 +200,32 @@ def bin_colors(edges: Sequence[float], cmap: str = "viridis") -> dict[str, str]:
     names = [f"< {edges[0]:g}"] + [f"[{a:g}, {b:g})" for a, b in zip(edges[:-1], edges[1:])] + [f">= {edges[-1]:g}"]
     cm = matplotlib.colormaps[cmap]
     return {name: matplotlib.colors.to_hex(cm(i / max(len(names) - 1, 1))) for i, name in enumerate(names)}
+
+
+def similarity_heatmap(sim: np.ndarray, names: Sequence[str], title: str, vmin: float = -0.2,
+                       vmax: float = 1.0) -> Any:
+    """An ``(n, n)`` similarity matrix as a labelled heatmap with a colour bar (e.g. cosine of a few images)."""
+    import matplotlib.pyplot as plt
+
+    sim = np.asarray(sim)
+    if sim.shape != (len(names), len(names)):
+        raise ValueError(f"similarity matrix {sim.shape} does not match {len(names)} names")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(sim, vmin=vmin, vmax=vmax, cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    return fig
+
+
+def show(fig: Any) -> None:
+    """Display ``fig`` inline now and close it, so every figure appears exactly once: the inline backend
+    would otherwise draw open figures again at the end of the cell, and a returned figure a third time
+    (so this returns None, and can be a cell's last line)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
