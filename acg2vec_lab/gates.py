@@ -35,6 +35,7 @@ class Gate:
         margin: the least improvement that counts (>= 0; in the metric's own units).
         higher_is_better: False for losses, distances, errors.
         why: where the margin comes from (the seeds and spread it was measured over).
+        data: the data source of the comparison (see :mod:`acg2vec_lab.record`); default: the notebook's.
     """
 
     name: str
@@ -43,6 +44,7 @@ class Gate:
     margin: float
     higher_is_better: bool = True
     why: str = ""
+    data: str | None = None
 
     @property
     def improvement(self) -> float:
@@ -75,7 +77,7 @@ def check_all(gates: list[Gate], *, record: bool = True) -> list[Gate]:
 
         for g in gates:
             _record(f"gate/{g.name}", float(g.improvement), measured=float(g.value), baseline=float(g.baseline),
-                    margin=float(g.margin), passed=bool(g.passed))
+                    margin=float(g.margin), passed=bool(g.passed), data=g.data)
     failed = [g for g in gates if not g.passed]
     if failed:
         raise QualityGateError("quality gate(s) failed:\n  " + "\n  ".join(g.describe() for g in failed))

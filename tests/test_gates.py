@@ -35,13 +35,14 @@ def test_gate_passes_and_fails_on_the_margin(run):
 
 def test_check_all_records_every_gate_then_names_the_failures(run):
     good = gates.Gate("a/good", 0.9, 0.5, 0.1)
-    bad = gates.Gate("b/bad", 0.5, 0.5, 0.1, why="3 seeds")
+    bad = gates.Gate("b/bad", 0.5, 0.5, 0.1, why="3 seeds", data="real")
     with pytest.raises(gates.QualityGateError, match="b/bad") as err:
         gates.check_all([good, bad])
     assert "a/good" not in str(err.value)
     rows = R.read_records(run, "99_test")
     assert {r["name"] for r in rows} == {"gate/a/good", "gate/b/bad"}
     assert [r["meta"]["passed"] for r in rows] == [True, False]
+    assert [r["data"] for r in rows] == [None, "real"]
     with pytest.raises(ValueError):
         gates.check_all([])
 
