@@ -87,3 +87,49 @@ def test_per_category_and_strategies(data):
     strategies = M.strategy_predictions(y[:30], probs[:30], probs[30:], cats)
     assert set(strategies) == {"fixed@0.5", "category", "p_eq_r", "per_tag", "mcut"}
     assert all(p.shape == (30, 12) for p in strategies.values())
+
+
+def test_prior_baseline_scores_train_frequency_thresholded_like_the_model():
+    y_train = np.array([[1, 1, 0, 1, 0], [1, 0, 0, 0, 1], [1, 1, 0, 0, 1], [1, 0, 1, 0, 1]], dtype=np.float32)
+    y_test = np.array([[1, 0, 0, 1, 0], [1, 1, 0, 0, 1], [0, 0, 1, 0, 1]], dtype=bool)
+    cats = [0, 0, 4, 9, 9]  # tag 2 a character (train freq 0.25), tags 3-4 ratings
+    np.testing.assert_allclose(M.tag_prior(y_train), [1.0, 0.5, 0.25, 0.25, 0.75])
+    got = M.prior_baseline(y_train, y_test, cats)
+    # general 0.35: tags 0 and 1 predicted for every image; character 0.85: never; rating: arg-max = tag 4
+    assert got["pred"].tolist() == [[True, True, False, False, True]] * 3
+    assert got["micro_f1"] == pytest.approx(M.f1_scores(y_test, got["pred"])["micro_f1"])
+    # the same score for every image: each tag's AP is its test prevalence
+    assert got["mAP"] == pytest.approx(np.mean(y_test.mean(0)))
+    one = M.prior_baseline(y_train, y_test, threshold=0.6)
+    assert one["pred"].tolist() == [[True, False, False, False, True]] * 3
+    with pytest.raises(ValueError, match="shape"):
+        M.tag_prior(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="tags"):
+        M.prior_baseline(y_train, y_test[:, :3], threshold=0.5)
+
+
+def test_a_model_that_sees_the_labels_beats_the_prior_and_noise_does_not():
+    # Large enough that a random ranking's AP is close to the prevalence (on a few dozen images it is not:
+    # with few positives, a random order's expected AP exceeds the prevalence that the prior scores).
+    rng = np.random.default_rng(2)
+    y = rng.random((4000, 10)) < np.linspace(0.05, 0.6, 10)
+    probs = np.clip(0.4 * y + 0.6 * rng.random(y.shape), 0, 1)
+    prior = M.prior_baseline(y[:2000], y[2000:], threshold=0.5)
+    good = M.evaluate(y[2000:], probs[2000:], probs[2000:] >= 0.5)
+    noise = rng.random(probs[2000:].shape)
+    bad = M.evaluate(y[2000:], noise, noise >= 0.5)
+    margins = {"mAP": (0.05, "test"), "micro_f1": (0.05, "test")}
+    assert all(g.passed for g in M.gates_vs_baseline("m", good, prior, margins))
+    assert not any(g.passed for g in M.gates_vs_baseline("m", bad, prior, margins))
+    assert [g.name for g in M.gates_vs_baseline("m", good, prior, margins)] == ["m/mAP_vs_prior", "m/micro_f1_vs_prior"]
+
+
+def test_per_category_optimal_thresholds_fit_each_category(data):
+    y, probs = data
+    cats = np.array([0] * 8 + [4, 4, 9, 9])
+    got = M.per_category_optimal_thresholds(y, probs, cats, grid=[0.3, 0.5, 0.7])
+    assert set(got) == {0, 4}
+    for c, t in got.items():
+        idx = cats == c
+        best = max([0.3, 0.5, 0.7], key=lambda g: M.f1_scores(y[:, idx], probs[:, idx] >= g)["micro_f1"])
+        assert t == best

@@ -34,3 +34,22 @@ def retrieval_metrics(emb: np.ndarray, posts: Sequence[Any], ks: Sequence[int] =
         m.update({f"chance_recall@{k}": float(c) for k, c in zip(ks, chance_recall(rel, ks, exclude))})
         out[name] = m
     return out
+
+
+# Same-character recall@10 minus chance of the untuned illust2vec (notebook 03, smoke: 23 test images) for smoke
+# taggers of seeds 0-3; the lr-0 (untrained) trunk measured +0.077: random conv features of these drawings already
+# group a character's images (colours), so beating chance shows the embedding relates to its image, not that
+# training helped.
+SMOKE_RECALL10_VS_CHANCE = [0.036, 0.064, 0.026, -0.002]
+
+
+def retrieval_chance_gates(profile: str | None, rows: dict[str, Any], k: int = 10) -> list[Any]:
+    """illust2vec retrieval vs chance: ``rows[name]`` holds ``recall@k`` and ``chance_recall@k`` (character relevance)."""
+    from acg2vec_lab.gates import Gate, margin_from_spread
+
+    m = margin_from_spread(SMOKE_RECALL10_VS_CHANCE, k=3)  # below 0 -> the floor 0
+    why = (f"margin_from_spread(k=3) of smoke seeds {SMOKE_RECALL10_VS_CHANCE} is the floor 0: with few test images per "
+           "character the spread is as large as the effect, so the gate only asks for better than chance"
+           + ("" if profile == "smoke" else "; not measured over seeds in this profile"))
+    return [Gate(f"illust2vec/{name}/character_recall@{k}_vs_chance", float(r[f"recall@{k}"]),
+                 float(r[f"chance_recall@{k}"]), m, why=why) for name, r in rows.items()]
