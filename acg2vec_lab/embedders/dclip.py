@@ -1,5 +1,5 @@
-"""DCLIP image and text vectors in one joint space (``space="dclip"``): the trained checkpoint of the
-profile's variant if present, else random init (no real CLIP weights are reachable here)."""
+"""DCLIP image and text vectors in one joint space (``space="dclip"``): the profile's finished run
+(registry ``find``) if present, else random init (no real CLIP weights are reachable here)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,14 +10,13 @@ import numpy as np
 from acg2vec_lab.embedders import Embedder
 
 
-def make_embedders(profile: str) -> list[Embedder]:
-    from acg2vec_lab.config import load_config, variant_for
-    from acg2vec_lab.models.dclip.train import CHECKPOINT
-    from acg2vec_lab.paths import checkpoint_dir
+def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
+    from acg2vec_lab import models
+    from acg2vec_lab.config import load_config
 
     cfg = load_config("dclip", profile)
-    folder = checkpoint_dir("dclip", variant_for(profile))
-    trained = (folder / CHECKPOINT).is_file()
+    found = models.get("dclip").find(profile, seed)
+    trained = found is not None
     dim = int((cfg.model_cfg or {}).get("embed_dim") or 768)
     state: dict[str, Any] = {}
 
@@ -30,7 +29,7 @@ def make_embedders(profile: str) -> list[Embedder]:
         from acg2vec_lab.models.dclip import train as T
 
         if trained:
-            state["model"], state["tokenize"] = T.load_trained(cfg, folder)
+            state["model"], state["tokenize"] = T.load_trained(cfg, found.folder)
         else:
             torch.manual_seed(cfg.seed)
             state["model"], state["tokenize"] = M.build_model(cfg).eval(), M.Tokenize(cfg)
@@ -57,6 +56,6 @@ def make_embedders(profile: str) -> list[Embedder]:
             return np.zeros((0, dim), np.float32)
         return M.encode_texts(state["model"], state["tokenize"], [str(t) for t in texts]).astype(np.float32)
 
-    weights = f"trained: {folder / CHECKPOINT}" if trained else "random init"
+    weights = found.label if trained else "random init"
     return [Embedder(name="dclip_image", modality="image", dim=dim, weights=weights, encode=encode_image, space="dclip"),
             Embedder(name="dclip_text", modality="text", dim=dim, weights=weights, encode=encode_text, space="dclip")]

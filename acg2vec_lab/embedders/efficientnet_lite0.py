@@ -75,6 +75,6 @@ def classify(inputs: Sequence[Any]) -> np.ndarray:
         return torch.softmax(model(batch), dim=-1).numpy()
 
 
-def make_embedders(profile: str) -> list[Embedder]:
+def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
     """One embedder, the same in every profile (the real network is small: ~0.4 GFLOPs per image)."""
     return [Embedder(name=NAME, modality="image", dim=DIM, weights=WEIGHTS, encode=encode)]

@@ -1,8 +1,7 @@
 """illust2vec: the GAP of a DeepDanbooru trunk layer (``embedding_cut`` of the profile's config).
 
-Weights: the tagger trained here (``checkpoint_dir("deepdanbooru", variant)`` holding
-``model.weights.h5`` + ``tags.json``, written by :mod:`acg2vec_lab.train.tagger`) when present, else a
-randomly initialised network (labelled "random init"). Preprocessing is ACG2vec's serving path:
+Weights: the tagger trained here for the profile (the registry's ``models.get("deepdanbooru").find``:
+its finished run) when present, else a randomly initialised network (labelled "random init"). Preprocessing is ACG2vec's serving path:
 bilinear stretch to the model's square input, /255 (:func:`acg2vec_lab.tagging.preprocess.stretch`).
 """
 from __future__ import annotations
@@ -13,20 +12,18 @@ from typing import Any
 import numpy as np
 
 from acg2vec_lab.embedders import Embedder
-
-WEIGHTS_FILE = "model.weights.h5"
-TAGS_FILE = "tags.json"
+from acg2vec_lab.train.tagger import TAGS_FILE, WEIGHTS_FILE  # noqa: F401  (re-exported for callers)
 
 
-def make_embedders(profile: str) -> list[Embedder]:
+def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
     """One embedder, ``illust2vec`` (no model is built until ``encode`` is first called)."""
-    from acg2vec_lab.config import load_config, variant_for
+    from acg2vec_lab import models
+    from acg2vec_lab.config import load_config
     from acg2vec_lab.models.deepdanbooru.illust2vec import embedding_dim
-    from acg2vec_lab.paths import checkpoint_dir
 
     cfg = load_config("deepdanbooru", profile)
-    folder = checkpoint_dir("deepdanbooru", variant_for(profile))
-    trained = (folder / WEIGHTS_FILE).exists() and (folder / TAGS_FILE).exists()
+    found = models.get("deepdanbooru").find(profile, seed)
+    trained = found is not None
     state: dict[str, Any] = {}
     dim = embedding_dim(cfg)
 
@@ -37,7 +34,7 @@ def make_embedders(profile: str) -> list[Embedder]:
             if trained:
                 from acg2vec_lab.train.tagger import load_trained_tagger_model
 
-                tagger = load_trained_tagger_model(profile, checkpoint=folder)[0]
+                tagger = load_trained_tagger_model(profile, checkpoint=found.folder)[0]
             else:
                 import keras
 
@@ -61,5 +58,5 @@ def make_embedders(profile: str) -> list[Embedder]:
             out.append(np.asarray(m(batch, training=False)[1]))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
 
-    weights = f"trained: {folder}" if trained else "random init"
+    weights = found.label if trained else "random init"
     return [Embedder(name="illust2vec", modality="image", dim=dim, weights=weights, encode=encode)]

@@ -9,14 +9,14 @@ import numpy as np
 from acg2vec_lab.embedders import Embedder
 
 
-def make_embedders(profile: str) -> list[Embedder]:
-    """One embedder, ``joytag``: the trained checkpoint of the profile's variant if present, else random init."""
-    from acg2vec_lab.config import load_config, variant_for
-    from acg2vec_lab.paths import checkpoint_dir
+def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
+    """One embedder, ``joytag``: the profile's finished run (registry ``find``) if present, else random init."""
+    from acg2vec_lab import models
+    from acg2vec_lab.config import load_config
 
     cfg = load_config("joytag", profile)
-    folder = checkpoint_dir("joytag", variant_for(profile))
-    trained = (folder / "config.json").exists()
+    found = models.get("joytag").find(profile, seed)
+    trained = found is not None
     state: dict[str, Any] = {}
 
     def encode(inputs: Sequence[Any]) -> np.ndarray:
@@ -27,9 +27,7 @@ def make_embedders(profile: str) -> list[Embedder]:
 
         if "model" not in state:
             if trained:
-                from acg2vec_lab.models.joytag.loader import load_folder
-
-                state["model"] = load_folder(folder).model
+                state["model"] = models.get("joytag").load_folder(found.folder)
             else:
                 from acg2vec_lab.models.joytag.model import build_model
 
@@ -44,5 +42,5 @@ def make_embedders(profile: str) -> list[Embedder]:
                 out.append(model.embed(batch).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, cfg.d_model), np.float32)
 
-    weights = f"trained: {folder}" if trained else "random init"
+    weights = found.label if trained else "random init"
     return [Embedder(name="joytag", modality="image", dim=cfg.d_model, weights=weights, encode=encode)]

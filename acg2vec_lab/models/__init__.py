@@ -1,1 +1,4 @@
-"""Model implementations of the ACG2vec family, one sub-package per model."""
+"""Every model of the workbook, by name: ``get(name)`` -> :class:`~acg2vec_lab.models.registry.ModelSpec`."""
+from acg2vec_lab.models.registry import ModelSpec, get, names
+
+__all__ = ["ModelSpec", "get", "names"]

@@ -140,11 +140,11 @@ def load_tags_json(path: str | os.PathLike) -> tuple[list[str], list[int]]:
 
 
 def load_deepdanbooru_tagger(profile: str | None = None, project_path: str | os.PathLike | None = None,
-                             preprocess_mode: str = "deepdanbooru") -> DeepDanbooruTagger:
+                             preprocess_mode: str = "deepdanbooru", seed: int | None = None) -> DeepDanbooruTagger:
     """The DeepDanbooru tagger: a real project folder if given, else the checkpoint trained here.
 
     Args:
-        profile: picks the trained variant (``checkpoint_dir("deepdanbooru", variant)``).
+        profile, seed: pick the trained run (the registry's ``find(profile, seed)``; seed default: the config's).
         project_path: a DeepDanbooru project folder (``model-<name>.h5``/``.keras``, ``tags.txt``,
             optional ``categories.json``), loaded by :mod:`acg2vec_lab.models.deepdanbooru`.
     """
@@ -159,27 +159,32 @@ def load_deepdanbooru_tagger(profile: str | None = None, project_path: str | os.
                       for t, c in zip(proj.tags, proj.categories)]
         return DeepDanbooruTagger(proj.model, proj.tags, categories, preprocess_mode,
                                   source=f"real: {proj.model_file}")
+    from acg2vec_lab import models
     from acg2vec_lab.train.tagger import load_trained_tagger_model
 
-    model, tags, categories, ckpt = load_trained_tagger_model(profile)
-    return DeepDanbooruTagger(model, tags, categories, preprocess_mode, source=f"trained: {ckpt}")
+    found = models.get("deepdanbooru").find(profile, seed)
+    if found is None:
+        load_trained_tagger_model(profile, seed=seed)  # raises FileNotFoundError saying how to train one
+    model, tags, categories, _ = load_trained_tagger_model(checkpoint=found.folder)
+    return DeepDanbooruTagger(model, tags, categories, preprocess_mode, source=found.label)
 
 
 def load_tagger(model: str, profile: str | None = None, project_path: str | os.PathLike | None = None,
                 **kwargs: Any) -> Tagger:
-    """One entry point for every tagger, by name.
+    """One entry point for every tagger, by registry name (:func:`acg2vec_lab.models.get`).
 
     Args:
-        model: ``"deepdanbooru"`` or ``"joytag"``.
-        profile: ``smoke`` / ``cpu`` / ``full`` (which variant / checkpoint).
+        model: a registered model with a tagger (``"deepdanbooru"``, ``"joytag"``).
+        profile: ``smoke`` / ``cpu`` / ``full`` (which trained run).
         project_path: a real DeepDanbooru project folder (DeepDanbooru only).
     """
-    if model == "deepdanbooru":
-        return load_deepdanbooru_tagger(profile, project_path, **kwargs)
-    if model == "joytag":
-        if project_path is not None:
-            raise ValueError("--project-path is a DeepDanbooru project folder; JoyTag takes none")
-        from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
+    from acg2vec_lab import models
 
-        return load_joytag_tagger(profile, **kwargs)
-    raise ValueError(f"unknown tagger {model!r}; choose deepdanbooru or joytag")
+    try:
+        spec = models.get(model)
+    except KeyError:
+        spec = None
+    if spec is None or not spec.has_tagger:
+        choices = ", ".join(n for n in models.names() if models.get(n).has_tagger)
+        raise ValueError(f"unknown tagger {model!r}; choose {choices}")
+    return spec.tagger(profile, project_path=project_path, **kwargs)

@@ -8,13 +8,14 @@ checkpoint after every epoch that a rerun resumes from. What it adds: the NaN gu
 BatchNorm statistics check + repair of :mod:`acg2vec_lab.train.guards` (the two failure modes the
 ACG2vec README reports).
 
-Checkpoint folder (``checkpoint_dir("deepdanbooru", variant)``), read by the tagger loader and the
-illust2vec embedder:
+Checkpoint: a :class:`~acg2vec_lab.train.run.Run` folder (keyed by config, data fingerprint, seed
+and code version; read by the tagger loader and the illust2vec embedder through the registry):
 
-* ``model.weights.h5`` — Keras weights of ``build_model(load_config("deepdanbooru", variant), n_tags=len(tags))``;
-* ``tags.json`` — ``{"tags": [...], "categories": [...]}`` (0 general, 4 character, 9 rating);
-* ``train_state.json`` — epochs done, history, configs, guard/BN events, evaluation;
-* ``optimizer.npz`` — optimizer variables, so a resumed run continues the same optimisation.
+* ``model.weights.h5``: Keras weights of ``build_model(load_config("deepdanbooru", variant), n_tags=len(tags))``;
+* ``tags.json``: ``{"tags": [...], "categories": [...]}`` (0 general, 4 character, 9 rating);
+* ``train_state.json``: epochs done, history, configs, guard/BN events (also in the manifest);
+* ``optimizer.npz``: optimizer variables, so a resumed run continues the same optimisation;
+* ``manifest.json`` (written last) and ``identity.json``: see :mod:`acg2vec_lab.train.run`.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from acg2vec_lab.tagging.base import (
     load_tags_json,
     save_tags_json,
 )
+from acg2vec_lab.train.run import Run, RunMismatch, dataset_fingerprint, save_keras_weights
 
 RATING_NAMES = {"g": "rating:general", "s": "rating:sensitive", "q": "rating:questionable", "e": "rating:explicit"}
 STATE_FILE = "train_state.json"
@@ -257,10 +259,7 @@ def _load_optimizer(opt: Any, model: Any, path: Path) -> bool:
 
 
 def _save_weights(model: Any, path: Path) -> None:
-    with atomic_path(path.with_name(path.name)) as tmp:
-        tmp_h5 = tmp.with_name(tmp.name + ".weights.h5")  # Keras wants the .weights.h5 suffix
-        model.save_weights(tmp_h5)
-        os.replace(tmp_h5, tmp)
+    save_keras_weights(model, path)
 
 
 @dataclasses.dataclass
@@ -278,42 +277,53 @@ class TrainResult:
 
 
 def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = None, checkpoint: str | os.PathLike | None = None,
-                 resume: bool = True, epochs: int | None = None, verbose: int = 0) -> TrainResult:
+                 resume: bool = True, epochs: int | None = None, verbose: int = 0, seed: int | None = None,
+                 run: Run | None = None) -> TrainResult:
     """Train (or resume, or just load when finished) the DeepDanbooru tagger of ``profile``.
 
     Args:
         profile: picks ``configs/deepdanbooru_train/<variant>.json`` and the synthetic data set.
         cfg: a :class:`~acg2vec_lab.train.config.TaggerTrainConfig` instead of the profile's.
         dataset: a Danbooru-format data set (default ``acg2vec_lab.data.synthetic_dataset(profile)``).
-        checkpoint: folder (default ``checkpoint_dir("deepdanbooru", variant)``).
-        resume: continue from the folder's last finished epoch (a finished run is only loaded).
+        checkpoint: the run folder (default: the run's keyed folder under ``checkpoints/deepdanbooru``).
+            A folder holding another run (config, data, seed) raises
+            :class:`~acg2vec_lab.train.run.RunMismatch`; it is never silently started over.
+        resume: continue from the run's last finished epoch (a finished run is only loaded);
+            ``False`` empties the run folder and starts over on purpose.
         epochs: train up to this many epochs in total (default ``cfg.epochs``); lets a caller stop
             early and resume later.
+        seed: overrides ``cfg.seed`` (data order, augmentation, initialisation).
+        run: the :class:`~acg2vec_lab.train.run.Run` to train into (instead of ``checkpoint``).
     """
     import keras
 
-    from acg2vec_lab.config import load_config, to_dict, variant_for
-    from acg2vec_lab.paths import checkpoint_dir
+    from acg2vec_lab.config import load_config, to_dict
     from acg2vec_lab.train.guards import NaNGuard, check_bn_statistics, repair_bn_statistics
 
     t0 = time.perf_counter()
     cfg = cfg or load_config("deepdanbooru_train", profile)
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=int(seed))
     if dataset is None:
         from acg2vec_lab.data import synthetic_dataset
 
         dataset = synthetic_dataset(profile)
-    ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_dir("deepdanbooru", variant_for(profile))
-    ckpt.mkdir(parents=True, exist_ok=True)
+    if run is None:
+        run = Run.create("deepdanbooru", cfg, dataset_fingerprint(dataset), folder=checkpoint)
+    if not resume:
+        run.reset()
+    ckpt = run.folder
     total_epochs = epochs or cfg.epochs
     data = tagger_data(dataset, cfg)
 
     state_path = ckpt / STATE_FILE
     state: dict[str, Any] = {}
-    if resume and state_path.exists() and (ckpt / WEIGHTS_FILE).exists():
+    manifest = run.resume_state()
+    if manifest is not None and state_path.exists() and (ckpt / WEIGHTS_FILE).exists():
         state = json.loads(state_path.read_text(encoding="utf-8"))
-        same_cfg = state.get("train_config") == json.loads(json.dumps(to_dict(cfg)))  # tuples come back as lists
-        if not same_cfg or state.get("tags") != data.tags:
-            state = {}  # a different recipe or vocabulary: start over rather than mix
+        if state.get("tags") != data.tags:  # same config and data give the same vocabulary
+            raise RunMismatch(f"{ckpt}: the saved vocabulary differs from the one of this data; "
+                              "the folder's files are inconsistent: delete it or start over (resume=False)")
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -364,23 +374,39 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
             _save_optimizer(opt, ckpt / "optimizer.npz")
             save_tags_json(ckpt / TAGS_FILE, data.tags, data.categories)
             write_json(state_path, state)
+            run.save(state["history"], state["epochs_done"], complete=state["epochs_done"] >= cfg.epochs,
+                     guard_events=state["guard_events"], bn_events=state["bn_events"],
+                     model_variant=cfg.model_variant, n_tags=len(data.tags))
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, data.tags, data.categories, ckpt, state, data, resumed_from, time.perf_counter() - t0)
 
 
-def load_trained_tagger_model(profile: str | None = None, checkpoint: str | os.PathLike | None = None):
-    """``(model, tags, categories, checkpoint_dir)`` of a tagger trained by :func:`train_tagger`."""
-    from acg2vec_lab.config import variant_for
-    from acg2vec_lab.paths import checkpoint_dir
+def load_trained_tagger_model(profile: str | None = None, checkpoint: str | os.PathLike | None = None,
+                              seed: int | None = None):
+    """``(model, tags, categories, checkpoint_dir)`` of a tagger trained by :func:`train_tagger`.
 
-    ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_dir("deepdanbooru", variant_for(profile))
+    ``checkpoint``: a run folder; default: the profile's finished run of ``seed`` (default: the
+    config's), found through the registry.
+    """
+    if checkpoint is not None:
+        ckpt = Path(checkpoint)
+    else:
+        from acg2vec_lab import models
+
+        found = models.get("deepdanbooru").find(profile, seed)
+        if found is None:
+            raise FileNotFoundError(
+                f"no trained DeepDanbooru tagger for profile {profile or 'cpu'}; train one with "
+                "models.get('deepdanbooru').ensure_trained(profile) or train_tagger(profile) (notebook 02), "
+                "or pass --project-path")
+        ckpt = found.folder
     if not (ckpt / WEIGHTS_FILE).exists() or not (ckpt / TAGS_FILE).exists():
-        raise FileNotFoundError(
-            f"no trained DeepDanbooru tagger in {ckpt} (needs {WEIGHTS_FILE} and {TAGS_FILE}); train one with "
-            "acg2vec_lab.train.tagger.train_tagger(profile) (notebook 02) or pass --project-path")
+        raise FileNotFoundError(f"no trained DeepDanbooru tagger in {ckpt} (needs {WEIGHTS_FILE} and {TAGS_FILE})")
     tags, cats = load_tags_json(ckpt / TAGS_FILE)
     state = json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8")) if (ckpt / STATE_FILE).exists() else {}
+    from acg2vec_lab.config import variant_for
+
     variant = state.get("model_variant") or variant_for(profile)
     model = build_tagger_model(variant, len(tags))
     model.load_weights(ckpt / WEIGHTS_FILE)

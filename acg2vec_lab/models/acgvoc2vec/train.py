@@ -9,10 +9,10 @@ would be false negatives for MNRL, like sentence-transformers' no-duplicates sam
 """
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from acg2vec_lab.config import to_dict
 from acg2vec_lab.io import write_json
 from acg2vec_lab.models.acgvoc2vec.config import AcgVoc2VecConfig
+from acg2vec_lab.train.run import Run, fingerprint, load_torch_state, manifest_of, save_torch_state
 
 STATE = "trainer_state.pt"
 
@@ -118,18 +118,15 @@ def total_steps(cfg: AcgVoc2VecConfig, n_batches_per_epoch: int) -> int:
     return min(steps, cfg.max_steps) if cfg.max_steps else steps
 
 
-def _save(ckpt_dir: Path, model: Any, opt: Any, sched: Any, step: int, history: list[float],
-          cfg: AcgVoc2VecConfig, keep: int) -> Path:
-    """``ckpt_dir/step-N`` (model) and ``ckpt_dir/latest`` (model + trainer state), atomically."""
-    import torch
-
-    tmp = ckpt_dir / f".latest.{step}.part"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+def _save(run: Run, model: Any, opt: Any, sched: Any, step: int, history: list[float],
+          cfg: AcgVoc2VecConfig, keep: int, complete: bool) -> Path:
+    """``latest`` (model + trainer state) and ``step-N`` snapshots (model only) in the run folder,
+    atomically (folder renames), then the run manifest."""
+    ckpt_dir = run.folder
+    tmp = ckpt_dir / f".latest.{step}.{uuid.uuid4().hex[:8]}.part"  # unique: two writers never share it
     model.save(str(tmp))
-    torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "history": history, "config": to_dict(cfg)}, tmp / STATE)
-    write_json(tmp / "acg2vec_train.json", {"step": step, "config": to_dict(cfg),
+    save_torch_state({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp / STATE)
+    write_json(tmp / "acg2vec_train.json", {"step": step, "run_id": run.id,
                                             "loss_last": history[-1] if history else None})
     latest = ckpt_dir / "latest"
     old = ckpt_dir / ".latest.old"
@@ -148,30 +145,39 @@ def _save(ckpt_dir: Path, model: Any, opt: Any, sched: Any, step: int, history: 
         snaps = sorted(ckpt_dir.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
         for p in snaps[:-(keep - 1)]:
             shutil.rmtree(p)
+    run.save([{"step": i + 1, "loss": v} for i, v in enumerate(history)], step, complete=complete)
     return latest
 
 
+def data_fingerprint(pairs: pd.DataFrame) -> str:
+    """What a run was trained on: the sampled pairs (anime id and both texts, in order)."""
+    return fingerprint(pairs[["anime_id", "text_a", "text_b"]])
+
+
 def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | None = None, resume: bool = True,
-          device: str = "cpu", log_every: int = 0, steps: int | None = None) -> dict[str, Any]:
+          device: str = "cpu", log_every: int = 0, steps: int | None = None, run: Run | None = None) -> dict[str, Any]:
     """Fine-tune with MNRL on ``pairs`` (columns ``anime_id, text_a, text_b``; already sampled).
 
-    Checkpoints go to ``ckpt_dir/latest`` every ``cfg.checkpoint_every`` steps and at the end; with
-    ``resume`` an existing ``latest`` with the same config continues (model, optimiser, schedule,
-    batch order). ``steps`` stops early at that total (for tests and resumable budgets).
-    Returns ``{"model", "history", "step", "total_steps", "resumed_from", "seconds"}``.
+    Checkpoints go to ``<run folder>/latest`` every ``cfg.checkpoint_every`` steps and at the end (the
+    run is ``run``, or the one in ``ckpt_dir``). A folder holding the same run (config, pairs, seed)
+    continues (model, optimiser, schedule, batch order); one holding another raises
+    :class:`~acg2vec_lab.train.run.RunMismatch`; ``resume=False`` empties it and starts over on
+    purpose. ``steps`` stops early at that total (for tests and resumable budgets).
+    Returns ``{"model", "history", "step", "total_steps", "resumed_from", "seconds", "run"}``.
     """
     import torch
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import get_linear_schedule_with_warmup
 
-    torch.manual_seed(cfg.seed)
-    ckpt = Path(ckpt_dir) if ckpt_dir else None
-    latest = ckpt / "latest" if ckpt else None
-    state = None
-    if latest is not None and resume and (latest / STATE).is_file():
-        state = torch.load(latest / STATE, map_location="cpu", weights_only=False)
-        if state["config"] != to_dict(cfg):
-            raise ValueError(f"{latest} was trained with another config; delete it or pass resume=False")
+    if run is None and ckpt_dir is not None:
+        run = Run.create("acgvoc2vec", cfg, data_fingerprint(pairs), folder=ckpt_dir)
+    if run is not None and not resume:
+        run.reset()
+    seed = run.seed if run is not None else cfg.seed
+    torch.manual_seed(seed)
+    latest = run.path("latest") if run is not None else None
+    manifest = run.resume_state() if run is not None else None
+    state = load_torch_state(latest / STATE) if manifest is not None and (latest / STATE).is_file() else None
     if state is not None:
         from sentence_transformers import SentenceTransformer
 
@@ -185,7 +191,7 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
     text_a = [prefix + t for t in pairs["text_a"]]
     text_b = [prefix + t for t in pairs["text_b"]]
     bs = min(cfg.batch_size, len(pairs))
-    per_epoch = len(batches_without_duplicates(anime, bs, cfg.seed))
+    per_epoch = len(batches_without_duplicates(anime, bs, seed))
     if per_epoch == 0:
         raise ValueError(f"{len(pairs)} pairs cannot fill one batch of {bs} distinct anime")
     n_total = total_steps(cfg, per_epoch)
@@ -195,7 +201,8 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        step, history, resumed_from = int(state["step"]), list(state["history"]), int(state["step"])
+        step, resumed_from = int(state["step"]), int(state["step"])
+        history = [float(r["loss"]) for r in manifest["history"]][:step]
     stop = min(n_total, steps) if steps else n_total
     use_amp = cfg.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -205,7 +212,7 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
     while step < stop:
         epoch, b = divmod(step, per_epoch)
         if epoch not in epoch_batches:
-            epoch_batches = {epoch: batches_without_duplicates(anime, bs, cfg.seed + epoch)}
+            epoch_batches = {epoch: batches_without_duplicates(anime, bs, seed + epoch)}
         sel = epoch_batches[epoch][b % len(epoch_batches[epoch])]
         fa = _features(model, [text_a[i] for i in sel], device)
         fb = _features(model, [text_b[i] for i in sel], device)
@@ -222,12 +229,11 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
         history.append(float(loss.detach()))
         if log_every and step % log_every == 0:
             print(f"step {step}/{stop} loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)")
-        if ckpt is not None and (step % cfg.checkpoint_every == 0 or step == stop):
-            ckpt.mkdir(parents=True, exist_ok=True)
-            _save(ckpt, model, opt, sched, step, history, cfg, cfg.keep_checkpoints)
+        if run is not None and (step % cfg.checkpoint_every == 0 or step == stop):
+            _save(run, model, opt, sched, step, history, cfg, cfg.keep_checkpoints, complete=step >= n_total)
     model.eval()
     return {"model": model, "history": history, "step": step, "total_steps": n_total,
-            "resumed_from": resumed_from, "seconds": time.perf_counter() - t0}
+            "resumed_from": resumed_from, "seconds": time.perf_counter() - t0, "run": run}
 
 
 def trained_dir(variant: str) -> Path:
@@ -244,5 +250,5 @@ def load_trained(path: str | Path, device: str = "cpu") -> Any:
 
 
 def train_info(path: str | Path) -> dict[str, Any] | None:
-    f = Path(path) / "acg2vec_train.json"
-    return json.loads(f.read_text()) if f.is_file() else None
+    """The manifest of the run whose ``latest`` folder is ``path`` (``step``, ``config``, ``history``...), or None."""
+    return manifest_of(Path(path).parent)

@@ -3,7 +3,9 @@
 The original loop (``DCLIP/finetune_clip.py``): loss = (CE(logits_per_image, arange) +
 CE(logits_per_text, arange)) / 2 with CLIP's learnable logit scale; Adam lr 2e-6, betas (0.9, 0.98),
 eps 1e-6, weight decay 1e-4; checkpoints ``{epoch, model_state_dict, optimizer_state_dict, loss}``.
-Here a checkpoint also stores the step, the config and the loss history so a run resumes exactly.
+Here the checkpoint lives in a :class:`~acg2vec_lab.train.run.Run` folder: ``last.pt`` holds the
+tensors only (model, optimiser, step; loaded with ``weights_only=True``) and the run manifest holds
+the config, data fingerprint, seed and loss history, so a run resumes exactly.
 """
 from __future__ import annotations
 
@@ -15,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from acg2vec_lab.config import to_dict
-from acg2vec_lab.io import atomic_path
 from acg2vec_lab.models.dclip import model as M
 from acg2vec_lab.models.dclip.captions import build_captions
 from acg2vec_lab.models.dclip.config import DclipConfig
+from acg2vec_lab.train.run import Run, fingerprint, load_torch_state, save_torch_state
 
 CHECKPOINT = "last.pt"
 
@@ -72,44 +73,55 @@ def make_optimizer(model: Any, cfg: DclipConfig) -> Any:
 
 def save_checkpoint(path: Path, model: Any, opt: Any, cfg: DclipConfig, step: int, epoch: int,
                     history: list[float]) -> Path:
-    import torch
+    """``last.pt``: tensors and numbers only (the config and history live in the run manifest)."""
+    return save_torch_state({"epoch": epoch, "step": step, "model_state_dict": model.state_dict(),
+                             "optimizer_state_dict": opt.state_dict(),
+                             "loss": history[-1] if history else float("nan")}, path)
 
-    with atomic_path(path) as tmp:
-        torch.save({"epoch": epoch, "step": step, "model_state_dict": model.state_dict(),
-                    "optimizer_state_dict": opt.state_dict(), "loss": history[-1] if history else float("nan"),
-                    "history": history, "config": to_dict(cfg)}, tmp)
-    return path
+
+def data_fingerprint(images: Any, pair_image: Sequence[int], captions: Sequence[str]) -> str:
+    """What a DCLIP run was trained on: the image tensor, the caption -> image index and the captions."""
+    return fingerprint(images, list(map(int, pair_image)), list(captions))
 
 
 def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Sequence[str],
           ckpt_dir: str | Path | None = None, resume: bool = True, steps: int | None = None,
-          log_every: int = 0) -> dict[str, Any]:
+          log_every: int = 0, run: Run | None = None) -> dict[str, Any]:
     """Train (or continue training) a DCLIP model on preprocessed ``images`` and their captions.
 
     Args:
         images: (N, 3, S, S) float tensor; ``pair_image[j]`` is the image of ``captions[j]``.
-        ckpt_dir: where ``last.pt`` is written every ``cfg.checkpoint_every`` steps and at the end;
-            with ``resume`` an existing checkpoint there is continued (model, optimiser, step, history).
+        ckpt_dir: a folder for the run (default: none unless ``run`` is given); it holds ``last.pt``,
+            written every ``cfg.checkpoint_every`` steps and at the end, and the run manifest. A
+            folder holding the same run resumes (model, optimiser, step, history); one holding another
+            config or data raises :class:`~acg2vec_lab.train.run.RunMismatch`; ``resume=False``
+            empties it and starts over on purpose.
         steps: total optimiser steps to reach (default ``cfg.steps``).
-    Returns ``{"model", "tokenize", "history", "step", "resumed_from", "seconds"}``.
+        run: the :class:`~acg2vec_lab.train.run.Run` to write (instead of ``ckpt_dir``).
+    Returns ``{"model", "tokenize", "history", "step", "resumed_from", "seconds", "run"}``.
     """
     import torch
 
     steps = cfg.steps if steps is None else steps
-    torch.manual_seed(cfg.seed)
+    if run is None and ckpt_dir is not None:
+        run = Run.create("dclip", cfg, data_fingerprint(images, pair_image, captions), folder=ckpt_dir)
+    if run is not None and not resume:
+        run.reset()
+    seed = run.seed if run is not None else cfg.seed
+    torch.manual_seed(seed)
     model = M.build_model(cfg)
     tokenize = M.Tokenize(cfg)
     opt = make_optimizer(model, cfg)
     history: list[float] = []
     step, resumed_from = 0, None
-    path = Path(ckpt_dir) / CHECKPOINT if ckpt_dir else None
-    if path is not None and resume and path.is_file():
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        if ck.get("config") != to_dict(cfg):
-            raise ValueError(f"{path} was written with another config; delete it or pass resume=False")
+    path = run.path(CHECKPOINT) if run is not None else None
+    state = run.resume_state() if run is not None else None
+    if state is not None and path.is_file():
+        ck = load_torch_state(path)
         model.load_state_dict(ck["model_state_dict"])
         opt.load_state_dict(ck["optimizer_state_dict"])
-        step, history, resumed_from = int(ck["step"]), list(ck["history"]), int(ck["step"])
+        step, resumed_from = int(ck["step"]), int(ck["step"])
+        history = [float(r["loss"]) for r in state["history"]][:step]
     pair_image = np.asarray(pair_image)
     tokens = tokenize(list(captions))
     n = len(pair_image)
@@ -120,7 +132,7 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
     model.train()
     while step < steps:
         epoch = step // per_epoch
-        order = np.random.default_rng(cfg.seed + epoch).permutation(n)
+        order = np.random.default_rng(seed + epoch).permutation(n)
         b = step % per_epoch
         sel = order[b * bs:(b + 1) * bs]
         with torch.autocast("cuda", enabled=use_amp):
@@ -138,11 +150,13 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
         history.append(float(loss.detach()))
         if log_every and step % log_every == 0:
             print(f"step {step}/{steps} loss {history[-1]:.4f}")
-        if path is not None and (step % cfg.checkpoint_every == 0 or step == steps):
+        if run is not None and (step % cfg.checkpoint_every == 0 or step == steps):
             save_checkpoint(path, model, opt, cfg, step, epoch, history)
+            run.save([{"step": i + 1, "loss": v} for i, v in enumerate(history)], step,
+                     complete=step >= cfg.steps, target_steps=steps)
     model.eval()
     return {"model": model, "tokenize": tokenize, "history": history, "step": step,
-            "resumed_from": resumed_from, "seconds": time.perf_counter() - t0}
+            "resumed_from": resumed_from, "seconds": time.perf_counter() - t0, "run": run}
 
 
 def load_trained(cfg: DclipConfig, ckpt_dir: str | Path) -> tuple[Any, Any]:

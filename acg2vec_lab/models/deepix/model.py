@@ -16,8 +16,10 @@ group's layer list to it; here an uncovered variable is an error.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,7 +138,7 @@ class DifferentialTrainer:
     def fit(self, x: np.ndarray, targets: dict[str, np.ndarray], epochs: int, batch_size: int,
             steps_per_epoch: int | None = None, seed: int = 0) -> list[dict[str, float]]:
         """Shuffled mini-batch training; stops (and says so) on a non-finite loss."""
-        history = []
+        history: list[dict[str, Any]] = []
         n = len(x)
         for epoch in range(epochs):
             t0 = time.perf_counter()
@@ -157,6 +159,72 @@ class DifferentialTrainer:
             history.append({"epoch": epoch, "loss": m[0], "bookmark_ce": m[1], "view_ce": m[2], "sanity_ce": m[3],
                             "batches": nb, "seconds": round(time.perf_counter() - t0, 1)})
         return history
+
+
+# ----------------------------------------------------------------------------------- runs
+
+WEIGHTS_FILE = "deepix.weights.h5"
+
+
+@dataclasses.dataclass
+class DeepixData:
+    """Training inputs: ``x`` ``(N, H, W, 3)`` float32 in [0, 1] (the tagger's evaluation
+    preprocessing, NHWC), one-hot ``targets`` per head, and the finished base tagger run whose
+    trunk deepix tunes (its id is part of the deepix run's data fingerprint)."""
+
+    x: np.ndarray
+    targets: dict[str, np.ndarray]
+    base_folder: Path
+    fingerprint: str
+
+    @classmethod
+    def from_dataset(cls, dataset: Any, cfg: Any, base_run: Any) -> DeepixData:
+        from acg2vec_lab.train.run import dataset_fingerprint
+        from acg2vec_lab.train.tagger import load_trained_tagger_model, prepare_images
+
+        tagger = load_trained_tagger_model(checkpoint=base_run.folder)[0]
+        posts = dataset.split("train")[: cfg.max_train_images]
+        size = tuple(tagger.input_shape[1:3])
+        x = np.stack(prepare_images([dataset.image_path(p) for p in posts], size, False))
+        return cls(x, pixiv_targets(posts), base_run.folder, f"{dataset_fingerprint(dataset)}+base:{base_run.id}")
+
+
+def fit(cfg: Any, data: DeepixData, run: Any) -> dict[str, Any]:
+    """Tune deepix on ``data`` into ``run`` (a :class:`~acg2vec_lab.train.run.Run`): the whole deepix
+    model (trunk included) is saved as ``deepix.weights.h5``; a finished run is only loaded."""
+    import keras
+
+    from acg2vec_lab.train.run import save_keras_weights
+    from acg2vec_lab.train.tagger import load_trained_tagger_model
+
+    if run.exists():
+        return {"model": load_run(run.folder), "history": run.manifest()["history"], "resumed": True}
+    keras.utils.set_random_seed(run.seed)
+    tagger = load_trained_tagger_model(checkpoint=data.base_folder)[0]
+    model = build_deepix(tagger, cfg)
+    history = DifferentialTrainer(model, cfg).fit(data.x, data.targets, cfg.epochs, cfg.batch_size,
+                                                  cfg.steps_per_epoch, run.seed)
+    save_keras_weights(model, run.path(WEIGHTS_FILE))
+    run.save(history, step=len(history), complete=True, base_tagger=str(data.base_folder))
+    return {"model": model, "history": history, "resumed": False}
+
+
+def load_run(folder: str | Path) -> Any:
+    """The deepix model of a finished run folder (built on its base tagger run, then its own weights)."""
+    from acg2vec_lab.config import from_dict
+    from acg2vec_lab.models.deepix.config import DeepixConfig
+    from acg2vec_lab.train.run import manifest_of
+    from acg2vec_lab.train.tagger import load_trained_tagger_model
+
+    folder = Path(folder)
+    m = manifest_of(folder)
+    if not (m and m.get("complete")):
+        raise FileNotFoundError(f"no finished deepix run in {folder}")
+    cfg = from_dict(DeepixConfig, m["config"], str(folder))
+    tagger = load_trained_tagger_model(checkpoint=m["extra"]["base_tagger"])[0]
+    model = build_deepix(tagger, cfg)
+    model.load_weights(str(folder / WEIGHTS_FILE))
+    return model
 
 
 def head_accuracy(model: Any, x: np.ndarray, targets: dict[str, np.ndarray], batch_size: int = 32) -> dict[str, float]:

@@ -49,22 +49,26 @@ def _categories(folder: Path, n: int) -> list[int]:
     return [0] * n  # a released folder has only top_tags.txt: every tag counts as general
 
 
-def load_joytag_tagger(profile: str | None = None, folder: str | os.PathLike | None = None) -> JoyTagTagger:
-    """JoyTag from a model folder (e.g. the released one) or the checkpoint trained for ``profile``.
+def load_joytag_tagger(profile: str | None = None, folder: str | os.PathLike | None = None,
+                       seed: int | None = None) -> JoyTagTagger:
+    """JoyTag from a model folder (e.g. the released one or a run folder) or the run trained for ``profile``.
 
-    Raises FileNotFoundError naming the checkpoint folder and how to make it when none exists.
+    Without ``folder`` the registry finds the profile's finished run of ``seed`` (default: the config's)
+    (:meth:`~acg2vec_lab.models.registry.ModelSpec.find`); raises FileNotFoundError naming how to
+    train one when none exists.
     """
     from acg2vec_lab.models.joytag.loader import load_folder
 
     if folder is not None:
-        folder, kind = Path(folder), "folder"
+        folder, source = Path(folder), f"folder: {folder}"
     else:
-        from acg2vec_lab.config import variant_for
-        from acg2vec_lab.paths import checkpoint_dir
+        from acg2vec_lab import models
 
-        folder, kind = checkpoint_dir("joytag", variant_for(profile)), "trained"
-        if not (folder / "config.json").exists():
-            raise FileNotFoundError(f"no trained JoyTag checkpoint in {folder}; run notebook 05 "
-                                    f"(`acg2vec-lab run --only 05 --profile {profile or 'cpu'}`) to train one")
+        found = models.get("joytag").find(profile, seed)
+        if found is None:
+            raise FileNotFoundError(f"no trained JoyTag run for profile {profile or 'cpu'}; run notebook 05 "
+                                    f"(`acg2vec-lab run --only 05 --profile {profile or 'cpu'}`) or "
+                                    "models.get('joytag').ensure_trained(profile) to train one")
+        folder, source = found.folder, found.label
     loaded = load_folder(folder)
-    return JoyTagTagger(loaded.model, loaded.tags, _categories(folder, len(loaded.tags)), source=f"{kind}: {folder}")
+    return JoyTagTagger(loaded.model, loaded.tags, _categories(folder, len(loaded.tags)), source=source)

@@ -7,6 +7,7 @@ images go through :func:`~acg2vec_lab.models.joytag.preprocess.preprocess`; the 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -47,14 +48,51 @@ def load_images(dataset: Any, posts: Sequence[Any], size: int) -> np.ndarray:
     return np.stack([preprocess(dataset.load_image(p), size) for p in posts]) if posts else np.zeros((0, 3, size, size), np.float32)
 
 
+@dataclasses.dataclass
+class JoyTagData:
+    """Training inputs: ``x`` ``(N, 3, S, S)`` float32 (NCHW, CLIP-normalised), ``y`` ``(N, n_tags)``
+    multi-hot, the vocabulary and its categories, and ``fingerprint`` (what a run was trained on)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    tags: list[str]
+    categories: list[int]
+    fingerprint: str
+
+    @classmethod
+    def from_dataset(cls, dataset: Any, cfg: Any) -> JoyTagData:
+        """The train split (capped at ``cfg.max_train``), the ``cfg.n_tags`` most frequent tags."""
+        from acg2vec_lab.train.run import dataset_fingerprint
+
+        posts = dataset.split("train")
+        if cfg.max_train:
+            posts = posts[:cfg.max_train]
+        tags, cats = top_tags(posts, cfg.n_tags)
+        return cls(load_images(dataset, posts, cfg.image_size), tag_targets(posts, tags), tags, cats,
+                   dataset_fingerprint(dataset))
+
+
+def fit(cfg: Any, data: JoyTagData, run: Any, log: Any = None) -> dict[str, Any]:
+    """Train into ``run`` (a :class:`~acg2vec_lab.train.run.Run`): a finished run is only loaded.
+
+    JoyTag trains all its epochs in one call (no mid-run checkpoint), so resuming a run is loading it.
+    """
+    from acg2vec_lab.models.joytag.loader import load_folder
+    from acg2vec_lab.train.run import history_rows
+
+    if run.exists():
+        return {"model": load_folder(run.folder).model, "history": run.manifest()["history"], "resumed": True}
+    model, hist = train(cfg, data.x, data.y, seed=run.seed, log=log)
+    save_checkpoint(run.folder, model, cfg, data.tags, data.categories, run=run, history=history_rows(hist))
+    return {"model": model, "history": history_rows(hist), "resumed": False}
+
+
 def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None) -> tuple[Any, dict[str, list[float]]]:
     """Fit a fresh model from ``cfg`` (``n_tags`` = ``y.shape[1]``); returns (model in eval mode, history).
 
     History: ``loss`` per epoch (mean of the multiplied loss), ``grad_norm`` per epoch (mean pre-clip
     norm), ``seconds``. A non-finite loss stops training with an error naming the step.
     """
-    import dataclasses
-
     import torch
 
     from acg2vec_lab.models.joytag.loss import tag_loss
@@ -111,15 +149,25 @@ def predict_probs(model: Any, x: np.ndarray, batch_size: int = 32) -> np.ndarray
 
 
 def save_checkpoint(folder: str | Path, model: Any, cfg: Any, tags: Sequence[str], categories: Sequence[int],
-                    extra: dict[str, Any] | None = None) -> Path:
-    """The released folder format (``config.json`` + ``model.safetensors`` + ``top_tags.txt``) plus ``categories.json``."""
-    import dataclasses
+                    extra: dict[str, Any] | None = None, run: Any = None, history: Sequence[dict[str, Any]] = (),
+                    data_fingerprint: str | None = None) -> Path:
+    """The released folder format (``config.json`` + ``model.safetensors`` + ``top_tags.txt``) plus
+    ``categories.json``, then the run manifest (written last: the folder counts as trained from then).
 
+    ``run`` is the :class:`~acg2vec_lab.train.run.Run` being saved; without one, ``folder`` is
+    overwritten on purpose with a run of ``cfg`` on data ``data_fingerprint`` (``"unknown"`` if not given).
+    """
     from acg2vec_lab.io import write_json
     from acg2vec_lab.models.joytag.loader import save_folder
+    from acg2vec_lab.train.run import Run
 
     folder = Path(folder)
+    if run is None:
+        seed = int((extra or {}).get("seed", getattr(cfg, "seed", 0)))
+        run = Run.fresh("joytag", cfg, data_fingerprint or "unknown", folder, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "categories.json", {"categories": [int(c) for c in categories], **(extra or {})})
     kwargs = dataclasses.replace(cfg, n_tags=len(tags)).vit_kwargs()
-    return save_folder(folder, model, kwargs, list(tags))
+    out = save_folder(folder, model, kwargs, list(tags))
+    run.save(history, step=len(history), complete=True, n_tags=len(tags), **(extra or {}))
+    return out

@@ -187,19 +187,41 @@ def gradient_cosines(model: Any, x: np.ndarray, y: dict[str, np.ndarray]) -> np.
 
 # ----------------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(model: Any, cfg: Any, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-    """``model.weights.h5`` + ``config.json`` (the config and ``extra``; written last, so its presence means complete)."""
-    import dataclasses
+def fit(cfg: Any, data: Any, run: Any, verbose: int = 0) -> dict[str, Any]:
+    """Train into ``run`` (a :class:`~acg2vec_lab.train.run.Run`) on ``data``
+    (:class:`~acg2vec_lab.models.pix2score.experiment.PixivData`), with the NaN guard; a finished run
+    is only loaded. Pix2Score trains all its epochs in one ``fit`` call, so resuming is loading."""
+    from acg2vec_lab.train.guards import NaNGuard
+    from acg2vec_lab.train.run import history_rows
 
-    from acg2vec_lab.io import atomic_path, write_json
+    if run.exists():
+        return {"model": load_checkpoint(run.folder)[0], "history": run.manifest()["history"], "resumed": True}
+    guard = NaNGuard(verbose=False)
+    model, hist = train(cfg, data.x["train"], data.y["train"], data.x.get("val"), data.y.get("val"), seed=run.seed,
+                        callbacks=[guard])
+    epoch_hist = {k: v for k, v in hist.items() if isinstance(v, list)}
+    metrics = {k: v for k, v in hist.items() if not isinstance(v, list)}
+    rows = history_rows(epoch_hist)
+    save_checkpoint(model, cfg, run.folder, {"trained_on": run.data, "guard_events": guard.events}, run=run,
+                    history=rows, metrics=metrics)
+    return {"model": model, "history": rows, "metrics": metrics, "resumed": False}
+
+
+def save_checkpoint(model: Any, cfg: Any, folder: str | os.PathLike, extra: dict[str, Any] | None = None,
+                    run: Any = None, history: Sequence[dict[str, Any]] = (), metrics: dict[str, Any] | None = None,
+                    data_fingerprint: str | None = None) -> Path:
+    """``model.weights.h5`` + ``config.json`` (the config and ``extra``), then the run manifest (written
+    last, so its presence means complete). Without ``run``, ``folder`` is overwritten on purpose with a
+    run of ``cfg`` on ``data_fingerprint`` (``"unknown"`` if not given)."""
+    from acg2vec_lab.io import write_json
+    from acg2vec_lab.train.run import Run, config_json, save_keras_weights
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "model.weights.h5") as tmp:
-        os.unlink(tmp)  # keras refuses to overwrite; the atomic rename still happens after the save
-        model.save_weights(str(tmp) + ".weights.h5")
-        os.replace(str(tmp) + ".weights.h5", tmp)
-    write_json(folder / "config.json", {"config": dataclasses.asdict(cfg), **(extra or {})})
+    if run is None:
+        run = Run.fresh("pix2score", cfg, data_fingerprint or "unknown", folder)
+    save_keras_weights(model, folder / "model.weights.h5")
+    write_json(folder / "config.json", {"config": config_json(cfg), **(extra or {})})
+    run.save(history, step=len(history), complete=True, metrics=metrics, **(extra or {}))
     return folder
 
 
@@ -211,15 +233,18 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Any, Any, dict[str, Any]
 
     folder = Path(folder)
     meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    cfg = from_dict(Pix2ScoreConfig, meta["config"], str(folder / "config.json"))
+    raw = {k: v for k, v in meta["config"].items() if k != "seed"}  # the registry's seed is not an architecture field
+    cfg = from_dict(Pix2ScoreConfig, raw, str(folder / "config.json"))
     model = build_pix2score(cfg)
     model.load_weights(str(folder / "model.weights.h5"))
     return model, cfg, meta
 
 
 def trained_checkpoint(variant: str) -> Path | None:
-    """The checkpoint folder of ``variant`` if a finished one exists, else None."""
-    from acg2vec_lab.paths import checkpoint_dir
+    """The folder of the finished Pix2Score run for ``variant`` (through the registry), else None."""
+    from acg2vec_lab import models
+    from acg2vec_lab.config import PROFILE_VARIANTS
 
-    folder = checkpoint_dir("pix2score", variant)
-    return folder if (folder / "config.json").exists() and (folder / "model.weights.h5").exists() else None
+    profile = {v: p for p, v in PROFILE_VARIANTS.items()}.get(variant, variant)
+    found = models.get("pix2score").find(profile)
+    return found.folder if found is not None else None
