@@ -69,17 +69,30 @@ def test_embed_image_and_text(folder, tmp_path, capsys):
     assert code == 2 and "available" in err
 
 
-def test_text_query_through_a_joint_space(folder, tmp_path, capsys):
+def test_text_query_through_a_joint_space(folder, tmp_path, monkeypatch, capsys):
+    """A text query of a DCLIP image index ranks by the text tower's vector against the image vectors.
+
+    An empty cache makes DCLIP a random init (so the run needs ``--allow-untrained`` and is labelled
+    untrained); the ranking is checked against cosines computed here from the two embedders, which
+    a query that used the wrong tower, the wrong space or unnormalised vectors would not reproduce.
+    """
+    from acg2vec_lab.data.images import iter_image_files, load_image
     from acg2vec_lab.embedders import available
 
+    monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path / "cache"))
     embs = available("smoke")
-    pairs = [(i, t) for i in embs.values() for t in embs.values()
-             if i.modality == "image" and t.modality == "text" and i.space and i.space == t.space]
-    if not pairs:
-        pytest.skip("no image/text embedder pair shares a space in this checkout (DCLIP not registered)")
-    image_emb, text_emb = pairs[0]
+    image_emb, text_emb = embs["dclip_image"], embs["dclip_text"]
+    assert image_emb.space == text_emb.space == "dclip" and image_emb.weights.startswith("random init")
     code, out, _ = run(capsys, "search", "build", "--images", str(folder), "--model", image_emb.name,
-                       "--out", str(tmp_path / "jx"), "--profile", "smoke")
-    assert code == 0
-    code, out, _ = run(capsys, "search", "query", str(tmp_path / "jx"), "--text", "1girl, solo", "-k", "3")
-    assert code == 0 and out["text_model"] == text_emb.name and len(out["results"]) == 3
+                       "--out", str(tmp_path / "jx"), "--profile", "smoke", "--allow-untrained")
+    assert code == 0 and out["untrained"] is True and out["n"] == 6
+    code, out, _ = run(capsys, "search", "query", str(tmp_path / "jx"), "--text", "1girl, solo", "-k", "3",
+                       "--allow-untrained")
+    assert code == 0 and out["text_model"] == text_emb.name and out["untrained"] is True
+    paths = [p for p in iter_image_files(folder) if p.name != "broken.png"]
+    img = image_emb.encode([load_image(p) for p in paths])
+    txt = text_emb.encode(["1girl, solo"])[0]
+    cos = img @ txt / (np.linalg.norm(img, axis=1) * np.linalg.norm(txt))
+    expected = [str(paths[i]) for i in np.argsort(-cos)[:3]]
+    assert [r["path"] for r in out["results"]] == expected
+    np.testing.assert_allclose([r["score"] for r in out["results"]], np.sort(cos)[::-1][:3], atol=1e-4)

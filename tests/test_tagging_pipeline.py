@@ -81,7 +81,12 @@ def test_hydrus_and_json_outputs(folder, tmp_path_factory):
 
 
 def test_tag_cli_end_to_end(folder, tmp_path, monkeypatch, capsys):
-    """The CLI loads the trained-checkpoint tagger (here: a random-init tiny model saved as one)."""
+    """The CLI loads the trained-checkpoint tagger (here: a random-init tiny model saved as one).
+
+    Plumbing only (exit codes, caps, resume): the CLI cannot tell these weights from trained ones, so
+    it labels them as a checkpoint trained here on SYNTHETIC data; without any checkpoint it refuses
+    (``tests/test_cli_untrained.py``).
+    """
     import acg2vec_lab  # noqa: F401  (before tensorflow)
     from acg2vec_lab.cli import main
     from acg2vec_lab.paths import checkpoint_dir
@@ -98,6 +103,7 @@ def test_tag_cli_end_to_end(folder, tmp_path, monkeypatch, capsys):
                  "--max-tags", "3", "--no-progress", "--batch-size", "2"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["tagged"] == 4 and out["failed"] == 1  # exit 1 reports the bad file
+    assert out["weights"].startswith(f"trained: {ckpt}") and "SYNTHETIC" in out["weights"]
     rows = (folder / "tags.csv").read_text().splitlines()
     assert rows[0] == "file,tags,rating" and len(rows) == 5
     assert all(len(r.split('"')[1].split(", ")) == 3 for r in rows[1:])  # cap of 3, rating in its own column

@@ -1,4 +1,14 @@
-"""Small helpers shared by command modules."""
+"""Small helpers shared by command modules.
+
+Untrained models: several models here have no released weights that this machine can obtain, so
+their only trained weights are checkpoints written by a notebook. Without one, a command would
+otherwise run a randomly initialised network and print numbers that look like predictions. Every
+command that can meet such a model calls :func:`refuse_untrained`: it exits with an error that says
+which notebook trains the checkpoint (and for which profile) unless ``--allow-untrained`` was given,
+and then :func:`untrained_label` marks the JSON output (``"untrained": true`` plus a warning).
+Untrained is read from the weights label: it starts with ``"random init"`` (the embedders' and
+:func:`acg2vec_lab.models.pix2score.api.load_for_scoring`'s convention).
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +21,18 @@ class CLIError(Exception):
     """A usage problem reported as ``error: <message>`` with exit code 2 (no traceback)."""
 
 
+# Which notebook writes the checkpoint a model's trained weights come from, by model / embedder name.
+TRAINED_BY = {
+    "pix2score": ("04", "04_pix2score"),
+    "deepdanbooru": ("02", "02_tagging_and_thresholds"),
+    "illust2vec": ("02", "02_tagging_and_thresholds"),
+    "joytag": ("05", "05_joytag"),
+    "dclip_image": ("08", "08_dclip"),
+    "dclip_text": ("08", "08_dclip"),
+}
+UNTRAINED_WARNING = "UNTRAINED: random-init weights; these outputs are NOT predictions of a trained model"
+
+
 def add_command(sub: Any, name: str, help: str, examples: str, func: Any) -> argparse.ArgumentParser:
     """Add a subcommand with its one-line help, an examples epilog and its handler."""
     parser = sub.add_parser(
@@ -19,6 +41,44 @@ def add_command(sub: Any, name: str, help: str, examples: str, func: Any) -> arg
     )
     parser.set_defaults(func=func)
     return parser
+
+
+def add_allow_untrained(parser: argparse.ArgumentParser) -> None:
+    """The ``--allow-untrained`` flag (default off: a model without trained weights is refused)."""
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="run a model that has no trained checkpoint (random weights); output is labelled "
+                             "untrained. Without it such a model is refused with how to train one")
+
+
+def is_untrained(weights: str | None) -> bool:
+    """True when a weights label says random initialisation (``"random init ..."``)."""
+    return bool(weights) and str(weights).startswith("random init")
+
+
+def how_to_train(model: str, profile: str) -> str:
+    """The command that writes ``model``'s checkpoint for ``profile`` (``acg2vec-lab run --only NN``)."""
+    if model not in TRAINED_BY:
+        return f"no notebook here trains {model!r}; pick a model with trained or real weights (see --list)"
+    nn, name = TRAINED_BY[model]
+    return (f"Train it with notebook {name} for this profile: "
+            f"`acg2vec-lab run --only {nn} --profile {profile}` (writes the checkpoint the CLI loads)")
+
+
+def refuse_untrained(model: str, weights: str | None, profile: str, allow: bool) -> bool:
+    """Raise :class:`CLIError` when ``weights`` is a random init and ``allow`` is off; else return untrained-ness."""
+    untrained = is_untrained(weights)
+    if untrained and not allow:
+        raise CLIError(f"{model} has no trained weights in profile {profile} ({weights}); refusing to print outputs "
+                       f"of random weights. {how_to_train(model, profile)}; or pass --allow-untrained to run "
+                       "it anyway with the output labelled untrained")
+    if untrained:
+        print(f"warning: {model}: {UNTRAINED_WARNING} ({weights})", file=sys.stderr)
+    return untrained
+
+
+def untrained_label(untrained: bool) -> dict[str, Any]:
+    """Fields merged into a command's JSON: ``{"untrained": bool}`` plus the warning when untrained."""
+    return {"untrained": True, "warning": UNTRAINED_WARNING} if untrained else {"untrained": False}
 
 
 def print_json(obj: Any) -> None:

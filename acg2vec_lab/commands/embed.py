@@ -1,13 +1,17 @@
 """``acg2vec-lab embed-image`` / ``embed-text``: inputs -> vectors with any registered embedder, as JSON or .npy."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_command
+from acg2vec_lab.commands._util import add_allow_untrained, add_command
 
-IMAGE_EXAMPLES = """  acg2vec-lab embed-image --model efficientnet_lite0 a.png b.jpg
+IMAGE_EXAMPLES = """  acg2vec-lab embed-image --model efficientnet_lite0 a.png b.jpg     # real ImageNet weights
   acg2vec-lab embed-image --model efficientnet_lite0 art/*.png --out vecs.npy
-  acg2vec-lab embed-image --list
+  acg2vec-lab embed-image --list                                     # names, dims and weights of each
+  acg2vec-lab embed-image --model illust2vec a.png --allow-untrained # random weights if notebook 02 has not run
+
+A model whose weights are a random init (illust2vec, joytag, dclip_image before their notebook
+trains them) is refused unless --allow-untrained; the error says which notebook trains it.
 """
-TEXT_EXAMPLES = """  acg2vec-lab embed-text --model acgvoc2vec "艦これ" "kancolle"
+TEXT_EXAMPLES = """  acg2vec-lab embed-text --model acgvoc2vec "艦これ" "kancolle"     # e5 base until notebook 07 fine-tunes it
   acg2vec-lab embed-text --list
 """
 
@@ -15,14 +19,15 @@ TEXT_EXAMPLES = """  acg2vec-lab embed-text --model acgvoc2vec "艦これ" "kanc
 def _run(args, modality: str) -> int:
     import numpy as np
 
-    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.commands._util import CLIError, is_untrained, print_json, refuse_untrained, untrained_label
     from acg2vec_lab.config import current_profile
     from acg2vec_lab.embedders import available
 
     profile = current_profile(args.profile)
     embs = available(profile, modality)
     if args.list:
-        print_json([{"name": e.name, "dim": e.dim, "weights": e.weights, "space": e.space} for e in embs.values()])
+        print_json([{"name": e.name, "dim": e.dim, "weights": e.weights, "untrained": is_untrained(e.weights),
+                     "space": e.space} for e in embs.values()])
         return 0
     if not args.model:
         raise CLIError(f"--model is required; available {modality} embedders: {', '.join(sorted(embs)) or 'none'}")
@@ -31,6 +36,7 @@ def _run(args, modality: str) -> int:
     if not args.inputs:
         raise CLIError("nothing to embed")
     emb = embs[args.model]
+    label = untrained_label(refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained))
     inputs, names, skipped = list(args.inputs), list(args.inputs), []
     if modality == "image":
         from acg2vec_lab.data.images import ImageLoadError, load_image
@@ -53,10 +59,10 @@ def _run(args, modality: str) -> int:
         with atomic_path(args.out) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, vecs)
-        print_json({"model": emb.name, "weights": emb.weights, "dim": emb.dim, "n": len(vecs), "out": args.out,
+        print_json({"model": emb.name, "weights": emb.weights, **label, "dim": emb.dim, "n": len(vecs), "out": args.out,
                     "inputs": names, "skipped": skipped})
     else:
-        print_json({"model": emb.name, "weights": emb.weights, "dim": emb.dim, "skipped": skipped,
+        print_json({"model": emb.name, "weights": emb.weights, **label, "dim": emb.dim, "skipped": skipped,
                     "vectors": [{"input": n, "vector": [round(float(v), 6) for v in row]} for n, row in zip(names, vecs)]})
     return 0
 
@@ -70,6 +76,7 @@ def _add(sub, name: str, modality: str, examples: str, what: str) -> None:
     p.add_argument("--normalize", action="store_true", help="L2-normalise the vectors")
     p.add_argument("--list", action="store_true", help=f"list the {modality} embedders and their weights")
     p.add_argument("--profile", help="smoke | cpu | full (default $ACG2VEC_PROFILE or cpu)")
+    add_allow_untrained(p)
 
 
 def register(sub) -> None:

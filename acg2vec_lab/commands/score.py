@@ -1,19 +1,23 @@
 """``acg2vec-lab score``: Pix2Score bookmark / view / sanity predictions for images, as the original API returned them."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_command
+from acg2vec_lab.commands._util import add_allow_untrained, add_command
 
-EXAMPLES = """  acg2vec-lab score art.png                    # {bookmarkPredict, viewPredict, sanityPredict} + arg-max bins
-  acg2vec-lab score a.jpg b.webp --profile full  # the ResNet101V2 checkpoint trained in the full profile
-  acg2vec-lab score *.png --compact            # one JSON line per image
+EXAMPLES = """  acg2vec-lab run --only 04 --profile cpu        # first: notebook 04 trains the cpu checkpoint (SYNTHETIC data)
+  acg2vec-lab score art.png                      # {bookmarkPredict, viewPredict, sanityPredict} + arg-max bins
+  acg2vec-lab score a.jpg b.webp --profile smoke # the tiny checkpoint of `acg2vec-lab run --only 04 --profile smoke`
+  acg2vec-lab score *.png --compact              # one JSON line per image
+  acg2vec-lab score art.png --allow-untrained    # no checkpoint: random weights, output labelled untrained
+
+Without a checkpoint for the profile the command exits with an error saying how to train one;
+Pix2Score has no released weights that this project can obtain.
 """
 
 
 def _main(args) -> int:
     import json
-    import sys
 
-    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.commands._util import CLIError, print_json, refuse_untrained, untrained_label
     from acg2vec_lab.config import ConfigError, current_profile
     from acg2vec_lab.data.images import ImageLoadError
 
@@ -21,7 +25,11 @@ def _main(args) -> int:
         profile = current_profile(args.profile)
     except ConfigError as exc:
         raise CLIError(str(exc)) from exc
-    from acg2vec_lab.models.pix2score.api import image_file_b64, to_api
+    from acg2vec_lab.models.pix2score.api import image_file_b64, to_api, untrained_weights
+
+    # refuse before reading images or building a model: random weights print plausible-looking bins
+    if not args.allow_untrained:
+        refuse_untrained("pix2score", untrained_weights(profile), profile, allow=False)
 
     encoded = []
     for path in args.images:  # read every image first: a bad file fails before any model is built
@@ -34,15 +42,14 @@ def _main(args) -> int:
     from acg2vec_lab.models.pix2score.serving import predict_b64
 
     model, weights = load_for_scoring(profile)
-    if weights.startswith("random init"):
-        print(f"score: {weights}; the numbers below are NOT meaningful", file=sys.stderr)
+    label = untrained_label(refuse_untrained("pix2score", weights, profile, args.allow_untrained))
     probs = predict_b64(model, encoded)
     results = [{"image": str(p), **to_api(probs, i)} for i, p in enumerate(args.images)]
     if args.compact:
         for r in results:
-            print(json.dumps({**r, "weights": weights}, ensure_ascii=False))
+            print(json.dumps({**r, "weights": weights, **label}, ensure_ascii=False))
     else:
-        print_json({"profile": profile, "weights": weights, "results": results})
+        print_json({"profile": profile, "weights": weights, **label, "results": results})
     return 0
 
 
@@ -52,3 +59,4 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads)")
     p.add_argument("--profile", default=None, help="smoke | cpu | full: which trained variant (default $ACG2VEC_PROFILE or cpu)")
     p.add_argument("--compact", action="store_true", help="one JSON object per line instead of one document")
+    add_allow_untrained(p)

@@ -1,12 +1,16 @@
 """``acg2vec-lab search``: build a vector index from images or saved vectors, then query it by image or text."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_command
+from acg2vec_lab.commands._util import add_allow_untrained, add_command
 
 EXAMPLES = """  acg2vec-lab search build --images art/ --model efficientnet_lite0 --out art.index
   acg2vec-lab search build --vectors vecs.npy --ids ids.txt --out vecs.index --kind ivf_sq8 --metric l2
   acg2vec-lab search query art.index --image query.png -k 10
   acg2vec-lab search query art.index --text "1girl, silver hair" -k 5    # needs a text embedder in the same space (dclip)
+  acg2vec-lab search build --images art/ --model dclip_image --out d.index --allow-untrained  # before notebook 08 trains DCLIP
+
+An embedder without trained weights (a random init) is refused unless --allow-untrained, for build
+and for query; the index records whether it was built untrained.
 """
 
 
@@ -61,7 +65,7 @@ def _build(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.commands._util import CLIError, print_json, refuse_untrained, untrained_label
     from acg2vec_lab.config import current_profile
     from acg2vec_lab.retrieval.index import IndexSpec, build_index
     from acg2vec_lab.retrieval.planner import plan_index
@@ -84,12 +88,14 @@ def _build(args) -> int:
             raise CLIError(str(exc.args[0])) from exc
         if emb.modality != "image":
             raise CLIError(f"{args.model} embeds {emb.modality}, not images")
+        untrained = refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained)
         paths, x, skipped = _embed_folder(emb, args.images, args.batch)
         if not len(x):
             raise CLIError(f"no readable images under {args.images} ({len(skipped)} skipped)")
         ids = np.arange(len(x), dtype=np.int64)
         meta = pd.DataFrame({"path": [str(p) for p in paths]})
-        info = {"model": emb.name, "space": emb.space, "weights": emb.weights, "profile": profile}
+        info = {"model": emb.name, "space": emb.space, "weights": emb.weights, "profile": profile,
+                "untrained": untrained}
     else:
         try:
             x = np.load(args.vectors)
@@ -98,12 +104,17 @@ def _build(args) -> int:
         if x.ndim != 2:
             raise CLIError(f"{args.vectors}: expected (N, d) vectors, got shape {x.shape}")
         ids = _read_ids(args.ids, len(x)) if args.ids else np.arange(len(x), dtype=np.int64)
-        info = {"model": args.model, "space": None, "weights": None, "profile": profile, "source": str(args.vectors)}
+        info = {"model": args.model, "space": None, "weights": None, "profile": profile, "source": str(args.vectors),
+                "untrained": False}
         if args.model:
             from acg2vec_lab.embedders import get
 
-            e = get(args.model, profile)
-            info.update(space=e.space, weights=e.weights)
+            try:
+                e = get(args.model, profile)
+            except KeyError as exc:
+                raise CLIError(str(exc.args[0])) from exc
+            # the vectors exist already; the index only records what made them (queries are checked later)
+            info.update(space=e.space, weights=e.weights, untrained=refuse_untrained(e.name, e.weights, profile, True))
     if args.kind == "auto":
         spec = plan_index(len(x), x.shape[1], int(args.memory_gb * 1e9), args.metric).spec
     else:
@@ -111,7 +122,8 @@ def _build(args) -> int:
     index = build_index(x, spec, ids=ids, metadata=meta, **info)
     index.save(args.out)
     print_json({"index": str(args.out), "kind": index.spec.kind, "metric": index.spec.metric, "n": len(index),
-                "dim": index.dim, "model": info.get("model"), "seconds": round(time.perf_counter() - t0, 2),
+                "dim": index.dim, "model": info.get("model"), "weights": info.get("weights"),
+                **untrained_label(bool(info.get("untrained"))), "seconds": round(time.perf_counter() - t0, 2),
                 "skipped": skipped})
     return 0
 
@@ -119,7 +131,7 @@ def _build(args) -> int:
 def _query(args) -> int:
     from pathlib import Path
 
-    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.commands._util import CLIError, print_json, refuse_untrained, untrained_label
     from acg2vec_lab.config import current_profile
     from acg2vec_lab.retrieval.index import VectorIndex
 
@@ -137,6 +149,10 @@ def _query(args) -> int:
     embs = available(profile)
     if model not in embs:
         raise CLIError(f"the index's model {model!r} is not available in profile {profile}")
+    built_with = index.info.get("weights")
+    if built_with and built_with != embs[model].weights:
+        raise CLIError(f"{args.index} was built with {model} weights {built_with!r}, but {model} now has "
+                       f"{embs[model].weights!r}: query vectors would come from another model; rebuild the index")
     if args.image:
         from acg2vec_lab.data.images import ImageLoadError, load_image
 
@@ -144,6 +160,7 @@ def _query(args) -> int:
             image = load_image(args.image)
         except (ImageLoadError, OSError) as exc:
             raise CLIError(f"cannot read {args.image}: {exc}") from exc
+        untrained = refuse_untrained(model, embs[model].weights, profile, args.allow_untrained)
         q = embs[model].encode([image])
         query = {"image": str(args.image)}
     else:
@@ -152,12 +169,15 @@ def _query(args) -> int:
         if not texts:
             raise CLIError(f"model {model!r} has no text counterpart in the same space "
                            f"(space={space!r}); text queries need e.g. a dclip index")
+        untrained = refuse_untrained(texts[0].name, texts[0].weights, profile, args.allow_untrained)
         q = texts[0].encode([args.text])
         query = {"text": args.text, "text_model": texts[0].name}
     table = index.query(q, args.k)
     results = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != "query"}
                for row in table.to_dict("records")]
-    print_json({"index": str(args.index), "model": model, **query, "k": args.k, "results": results})
+    untrained = untrained or bool(index.info.get("untrained"))
+    print_json({"index": str(args.index), "model": model, **query, "weights": embs[model].weights,
+                **untrained_label(untrained), "k": args.k, "results": results})
     return 0
 
 
@@ -178,6 +198,7 @@ def register(sub) -> None:
     b.add_argument("--memory-gb", type=float, default=8.0, help="memory budget for --kind auto")
     b.add_argument("--batch", type=int, default=32, help="images per encode call")
     b.add_argument("--profile", help="smoke | cpu | full: which embedder variants (default $ACG2VEC_PROFILE or cpu)")
+    add_allow_untrained(b)
     b.set_defaults(func=_build)
     q = ss.add_parser("query", help="top-k of an index for an image or a text, as JSON")
     q.add_argument("index", help="index folder written by `search build`")
@@ -185,4 +206,5 @@ def register(sub) -> None:
     q.add_argument("--text", help="query text (needs a text embedder in the index model's space)")
     q.add_argument("-k", type=int, default=10)
     q.add_argument("--profile", help="default: the profile the index was built with")
+    add_allow_untrained(q)
     q.set_defaults(func=_query)

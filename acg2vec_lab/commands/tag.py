@@ -1,14 +1,20 @@
 """``acg2vec-lab tag``: batch-tag folders or files with DeepDanbooru or JoyTag, writing sidecars/JSON/CSV."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import CLIError, add_command, print_json
+from acg2vec_lab.commands._util import CLIError, add_allow_untrained, add_command, print_json
 
-EXAMPLES = """  acg2vec-lab tag images/                                    # .txt captions beside each image (trained tiny/small tagger)
+EXAMPLES = """  acg2vec-lab run --only 02 --profile cpu                    # first: notebook 02 trains the cpu tagger (SYNTHETIC data)
+  acg2vec-lab tag images/                                    # .txt captions beside each image (that trained tagger)
   acg2vec-lab tag images/ --project-path deepdanbooru-v3/     # a real DeepDanbooru project folder
   acg2vec-lab tag a.png b.jpg --format json --max-tags 20
   acg2vec-lab tag images/ --format hydrus --exclude '*_background' 're:^rating:.*'
   acg2vec-lab tag images/ --model joytag --format csv --output-dir out/
   acg2vec-lab tag images/ --preset precision --trigger mychar  # 0.5 / 0.9 thresholds, trigger word first
+
+Without --project-path, a profile with no trained checkpoint (notebook 02 for DeepDanbooru, 05
+for JoyTag) is an error that says which notebook trains it; a checkpoint labelled random init is
+refused unless --allow-untrained (then the output says "untrained": true).
+The taggers trained here learned SYNTHETIC drawings; the output's "weights" says so.
 """
 
 
@@ -39,17 +45,25 @@ def _main(args) -> int:
     root = first if first.is_dir() else first.parent
     writer = Writer(args.format, output_dir=args.output_dir, root=root, trigger=args.trigger,
                     underscores=args.keep_underscores, escape=not args.no_escape, include_rating=args.include_rating)
+    from acg2vec_lab.commands._util import how_to_train, refuse_untrained, untrained_label
     from acg2vec_lab.tagging.base import load_tagger
 
     try:
         tagger = load_tagger(args.model, profile, args.project_path, **(
             {"preprocess_mode": args.preprocess} if args.model == "deepdanbooru" else {}))
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        hint = "" if args.project_path else f". {how_to_train(args.model, profile)}, or pass --project-path"
+        raise CLIError(f"{exc}{hint}") from exc
+    except ValueError as exc:
         raise CLIError(str(exc)) from exc
+    weights = getattr(tagger, "source", "")
+    untrained = refuse_untrained(args.model, weights, profile, args.allow_untrained)
+    if weights.startswith("trained") and "synthetic" not in weights.lower():  # the taggers here learn the drawn set
+        weights = f"{weights} (trained here on SYNTHETIC data; not a released model)"
     summary = tag_images(tagger, paths, writer, policy, batch_size=args.batch_size, workers=args.workers,
                          progress=not args.no_progress, resume=not args.overwrite)
     out = summary.as_dict()
-    out.update(profile=profile, format=args.format, weights=getattr(tagger, "source", ""),
+    out.update(profile=profile, format=args.format, weights=weights, **untrained_label(untrained),
                thresholds={"general": policy.general, "character": policy.character, "max_tags": policy.max_tags,
                            "exclude": list(policy.exclude)})
     print_json(out)
@@ -84,3 +98,4 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="retag images whose output already exists (default: skip them)")
     p.add_argument("--no-recursive", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    add_allow_untrained(p)

@@ -1,4 +1,9 @@
-"""Tables and figures of the data tour (notebook 00): tags by category, label bins, image grids."""
+"""Tables and figures of the data tour (notebook 00): tags by category, label bins, image grids, and
+the checks that the leak detector finds planted leaks and that the splits are disjoint.
+
+Figures built from the synthetic set take a ``title`` that says SYNTHETIC (notebook 00 passes one;
+``save_fig`` adds it anyway for a ``synthetic`` data source).
+"""
 from __future__ import annotations
 
 import textwrap
@@ -55,7 +60,7 @@ def category_summary(freq: pd.DataFrame) -> pd.DataFrame:
     return out.reindex([c for c in CATEGORY_ORDER if c in out.index])
 
 
-def plot_tag_frequency(freq: pd.DataFrame, top: int = 12):
+def plot_tag_frequency(freq: pd.DataFrame, top: int = 12, title: str | None = None):
     """One horizontal bar chart per category present: the ``top`` tags by share of posts."""
     import matplotlib.pyplot as plt
 
@@ -67,6 +72,8 @@ def plot_tag_frequency(freq: pd.DataFrame, top: int = 12):
         ax.set_title(f"{cat} ({(freq['category'] == cat).sum()} distinct)")
         ax.set_xlabel("share of posts")
         ax.tick_params(axis="y", labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -81,7 +88,7 @@ def pixiv_labels(ds: DanbooruDataset) -> pd.DataFrame:
     return df
 
 
-def plot_label_bins(labels: pd.DataFrame):
+def plot_label_bins(labels: pd.DataFrame, title: str | None = None):
     """Posts per bin for bookmarks (15), views (15) and sanity (5), bins labelled by their edges."""
     import matplotlib.pyplot as plt
 
@@ -94,6 +101,8 @@ def plot_label_bins(labels: pd.DataFrame):
         ax.bar(range(len(names)), counts, color="#ff7f0e")
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
         ax.set_title(f"{raw}: posts per original bin ({len(names)} bins)")
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -155,3 +164,58 @@ def split_table(ds: DanbooruDataset) -> pd.DataFrame:
         rows.append({"split": s, "posts": len(posts), "characters": len(chars),
                      "mean_bookmarks": float(np.mean([p.pixiv["bookmark_count"] for p in posts])) if posts else float("nan")})
     return pd.DataFrame(rows).set_index("split")
+
+
+def split_checks(ds: DanbooruDataset) -> dict[str, bool]:
+    """The split assignment's invariants on ``ds``, each True when it holds.
+
+    ``disjoint``: no post id in two splits; ``complete``: the three splits hold every post exactly
+    once; ``deterministic``: each post's split equals :func:`split_of` of its id recomputed now (so it
+    does not depend on the order or size of the set).
+    """
+    ids = {s: [p.id for p in ds.split(s)] for s in SPLITS}
+    sets = {s: set(v) for s, v in ids.items()}
+    disjoint = all(not (sets[a] & sets[b]) for i, a in enumerate(SPLITS) for b in SPLITS[i + 1:])
+    complete = sorted(i for v in ids.values() for i in v) == sorted(p.id for p in ds.posts)
+    deterministic = all(split_of(i, ds.val_fraction, ds.test_fraction) == s for s, v in ids.items() for i in v)
+    return {"disjoint": disjoint, "complete": complete, "deterministic": deterministic}
+
+
+def planted_leak_check(ds: DanbooruDataset, folder: Any, n: int = 40, phash_threshold: int = 4):
+    """Run the leak check on real posts of every split plus two planted leaks; return ``(report, planted)``.
+
+    The items are the first ``n`` train posts and ``n // 2`` each of val and test (clean: the full
+    set's check finds no leak), plus copies of the first train post's image put into other splits:
+    a byte-identical copy in ``test`` (an exact leak) and a re-encoded JPEG (quality 85) resized to
+    90 % in ``val`` (a perceptual leak: different bytes, same picture). A detector that works flags
+    only pairs made of the source and the two plants; one that over-reports flags real posts too.
+
+    Args:
+        folder: a writable folder for the two planted files.
+    Returns:
+        the :class:`~acg2vec_lab.data.splits.LeakReport` and ``{"exact": (split, id), "perceptual": (split, id)}``.
+    """
+    import shutil
+    from pathlib import Path
+
+    from PIL import Image
+
+    from acg2vec_lab.data.images import load_image
+    from acg2vec_lab.data.splits import find_leaks
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    train = ds.split("train")[:n]
+    src = ds.image_path(train[0])
+    exact = folder / f"planted-exact{src.suffix}"
+    shutil.copyfile(src, exact)
+    im = load_image(src)
+    near = folder / "planted-perceptual.jpg"
+    im.resize((max(1, int(im.width * 0.9)), max(1, int(im.height * 0.9))), Image.Resampling.LANCZOS).save(
+        near, "JPEG", quality=85)
+    items = [("train", str(p.id), ds.image_path(p)) for p in train]
+    items += [(s, str(p.id), ds.image_path(p)) for s in ("val", "test") for p in ds.split(s)[:n // 2]]
+    items += [("test", "planted-exact", exact), ("val", "planted-perceptual", near)]
+    report = find_leaks(items, phash_threshold=phash_threshold)
+    return report, {"source": ("train", str(train[0].id)), "exact": ("test", "planted-exact"),
+                    "perceptual": ("val", "planted-perceptual")}

@@ -1,4 +1,4 @@
-"""Configuration of a DeepDanbooru tagger (architecture, tags, input size, training recipe).
+"""Configuration of a DeepDanbooru tagger (architecture, tags, input size, illust2vec cut).
 
 The architecture is either one of DeepDanbooru's named variants (``resnet_custom_v1`` ... ``v4``,
 ``resnet_152``; their filter/repeat sizes are in :data:`VARIANTS`) or ``"custom"`` with explicit
@@ -6,8 +6,20 @@ The architecture is either one of DeepDanbooru's named variants (``resnet_custom
 ``1 + repeat_sizes[i]`` bottleneck blocks of width ``filter_sizes[i]`` (bottleneck = width // 4); the
 stem has ``stem_filters`` (default ``filter_sizes[0] // 4``) 7x7/2 filters.
 
-The training fields mirror DeepDanbooru's ``project.json`` (``models.md`` section 1.6); they are used
-by the training code, not by the architecture builders.
+The illust2vec cut is stage 3 (0-based) in every profile; its width is the embedding dimension and
+its map size is ``image_size / 32`` (measured by building each profile's model):
+
+======== ========= ============== ================= ================================
+profile  input px  cut-stage map  illust2vec dim    Keras names of the two cuts
+======== ========= ============== ================= ================================
+smoke    64        2x2x64         64                ``activation_21`` / ``add_8``
+cpu      128       4x4x256        256               ``activation_24`` / ``add_9``
+full     512       16x16x1024     1024              ``activation_96`` / ``add_43``
+======== ========= ============== ================= ================================
+
+(Keras names are those of a model built first in a fresh session; cuts are found by block
+position, never by name.) DeepDanbooru's ``project.json`` training fields are not here: they live
+in :class:`acg2vec_lab.train.config.TaggerTrainConfig` (``configs/deepdanbooru_train/``).
 """
 from __future__ import annotations
 

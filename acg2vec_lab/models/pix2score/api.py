@@ -47,21 +47,53 @@ def image_file_b64(path: str | Path) -> str:
     return encode_b64(buf.getvalue())
 
 
-def load_for_scoring(profile: str | None = None, seed: int = 0) -> tuple[Any, str]:
-    """The trained checkpoint of the profile's variant if it exists, else a random-init model; with a weights note."""
-    from acg2vec_lab.config import load_config, variant_for
-    from acg2vec_lab.models.pix2score.train import load_checkpoint, trained_checkpoint
+def _found(profile: str | None):
+    """The registry's finished Pix2Score checkpoint for ``profile`` (folder + weights label), or None."""
+    from acg2vec_lab import models
 
-    variant = variant_for(profile)
-    folder = trained_checkpoint(variant)
-    if folder is not None:
-        model, _, _ = load_checkpoint(folder)
-        return model, f"trained: {folder}"
+    return models.get("pix2score").find(profile)
+
+
+def _untrained_label(profile: str | None) -> str:
+    from acg2vec_lab.config import variant_for
+    from acg2vec_lab.paths import checkpoint_dir
+
+    return (f"random init (no trained Pix2Score for profile {profile or 'cpu'}, e.g. in "
+            f"{checkpoint_dir('pix2score', variant_for(profile))}; run notebook 04 to train one)")
+
+
+def load_for_scoring(profile: str | None = None, seed: int = 0) -> tuple[Any, str]:
+    """The trained checkpoint of the profile if one exists, else a random-init model; with a weights label.
+
+    The label is the registry's (``"trained ..."``, ``"trained: <folder>"`` for a folder written by
+    ``save_checkpoint``), plus what it was trained on when the checkpoint's ``trained_on`` says and
+    the label does not (notebook 04 trains on the SYNTHETIC set); or ``"random init ..."`` when there
+    is no checkpoint (the ``score`` command refuses such a model unless ``--allow-untrained``).
+    """
+    from acg2vec_lab.config import load_config
+    from acg2vec_lab.models.pix2score.train import load_checkpoint
+
+    found = _found(profile)
+    if found is not None:
+        model, _, meta = load_checkpoint(found.folder)
+        label, trained_on = found.label, str(meta.get("trained_on", ""))
+        if trained_on and "synthetic" not in label.lower():
+            label += f" (on {'SYNTHETIC data, ' if 'synthetic' in trained_on.lower() else ''}{trained_on})"
+        return model, label
     import keras
 
     from acg2vec_lab.models.pix2score.model import build_pix2score
-    from acg2vec_lab.paths import checkpoint_dir
 
     keras.utils.set_random_seed(seed)
-    return build_pix2score(load_config("pix2score", profile)), \
-        f"random init (no checkpoint in {checkpoint_dir('pix2score', variant)}; run notebook 04 to train one)"
+    return build_pix2score(load_config("pix2score", profile)), _untrained_label(profile)
+
+
+def untrained_weights(profile: str | None = None) -> str | None:
+    """The ``"random init ..."`` label :func:`load_for_scoring` would give, or None when a checkpoint exists.
+
+    Cheap (no framework import, no model built): lets the ``score`` command refuse before loading.
+    """
+    found = _found(profile)
+    if found is None:
+        return _untrained_label(profile)
+    return found.label if found.label.startswith("random init") else None
