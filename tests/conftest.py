@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+# Before any test module imports tensorflow or torch: the package loads triton first, which keeps
+# TF 2.21 + a later triton import from aborting the process (see acg2vec_lab/_env.py). Test modules
+# may then order their imports as ruff sorts them.
+import acg2vec_lab  # noqa: F401
+
 os.environ.setdefault("ACG2VEC_PROFILE", "smoke")
 
 

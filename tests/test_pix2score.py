@@ -132,7 +132,7 @@ def test_training_plain_and_pcgrad_checkpoint_and_score_cli(tmp_path, monkeypatc
     capsys.readouterr()
     assert main(["score", str(tmp_path / "a.png"), "--profile", "smoke"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["weights"].startswith("trained: ")
+    assert doc["weights"].startswith("trained")
     (res,) = doc["results"]
     assert len(res["bookmarkPredict"]) == 15 and len(res["viewPredict"]) == 15 and len(res["sanityPredict"]) == 5
     ref = predict_b64(plain, [image_file_b64(tmp_path / "a.png")])
