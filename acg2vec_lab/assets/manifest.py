@@ -123,6 +123,24 @@ SPECS: tuple[AssetSpec, ...] = (
         archive="tipo_kgen-0.3.1-py3-none-any.whl",
         archive_size=7133156,
     ),
+    AssetSpec(
+        name="libvulkan1", registry="apt", package="libvulkan1", version="1.3.239.0-1",
+        members=("usr/lib/x86_64-linux-gnu/libvulkan.so.1.3.239", "usr/share/doc/libvulkan1/copyright"),
+        licence="Apache-2.0 (Khronos Vulkan loader)",
+        purpose="the Vulkan loader the realcugan_ncnn engine links against (NEEDED libvulkan.so.1; the "
+                "engine runs on CPU, gpuid=-1, but the library must load): extracted, never installed",
+        archive="libvulkan1_1.3.239.0-1_amd64.deb",
+        archive_size=116232,
+    ),
+    AssetSpec(
+        name="libomp5", registry="apt", package="libomp5-14", version="1:14.0.6-12",
+        members=("usr/lib/llvm-14/lib/libomp.so.5", "usr/share/doc/libomp5-14/copyright"),
+        licence="Apache-2.0 WITH LLVM-exception",
+        purpose="LLVM OpenMP runtime the realcugan_ncnn engine links against (NEEDED libomp.so.5; the "
+                "`libomp5` metapackage holds no files, this is the package it depends on)",
+        archive="libomp5-14_1%3a14.0.6-12_amd64.deb",
+        archive_size=383468,
+    ),
 )
 
 # name -> {member path: [sha256, size]}; filled by fetching every asset once.
@@ -358,5 +376,17 @@ CHECKSUMS: dict[str, dict[str, list]] = {
             ['dd295c42fd8aaecef1266a935b917262abc303e4a15d6928d99cbe8922f964f9', 16970],
         'tipo_kgen-0.3.1.dist-info/licenses/LICENSE':
             ['78629563245af4e1cb97f55bde2357eb286318b5e4036db335c330f1d44f8d39', 11540],
+    },
+    'libvulkan1': {
+        'usr/lib/x86_64-linux-gnu/libvulkan.so.1.3.239':
+            ['91dd2cb10ee4de7b77d0624938ff0a7542641e5348708d0d8c42d9404476d152', 457224],
+        'usr/share/doc/libvulkan1/copyright':
+            ['c579213e28f67944a7e407816b8a8e1d2d2406b3d820e420aa923807c450dc07', 1964],
+    },
+    'libomp5': {
+        'usr/lib/llvm-14/lib/libomp.so.5':
+            ['3bc5b92b7cd45d4bebcbb133c82d7a398e630d6aa044ff203e49f3e2693fd0d8', 1147544],
+        'usr/share/doc/libomp5-14/copyright':
+            ['dc2a171c75ca72818f7f4312602f27cb0e4bf6d010a86e7073a3797cb228ddff', 6897],
     },
 }

