@@ -23,20 +23,27 @@
 # and broken BatchNorm statistics, compares the from-scratch trunk with a frozen EfficientNet-Lite0 that has real
 # ImageNet weights, and exports the model with its base64 preprocessing inside as a SavedModel (checked against
 # the in-notebook path). The labels come from the SYNTHETIC Danbooru-format set, whose pixiv counts follow a
-# hidden formula of the drawn pixels. About 2 min in `smoke`, under 10 min in `cpu`.
+# hidden formula of the drawn pixels plus noise; a learnability control trains the same network on labels that
+# are a plain function of the pixels (brightness bins). The last cell gates the heads against the majority class.
+# Measured runtimes: the README's notebook map.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks the data size and the model variant
 SEED = 0  # one seed for data order, initialisation and the PCGrad/plain comparison
 CONFLICT_BATCH = 64  # images used to measure how much the heads' gradients conflict
 EXAMPLE_IMAGES = 3  # test images sent through the exported SavedModel
+CONTROL_EPOCHS = 4  # epochs of the learnability-control run (labels = brightness bins of the same images)
 
 # %%
+import dataclasses
+
+from IPython.display import Markdown, display
+
 import acg2vec_lab
-from acg2vec_lab import load_config, record, runtime, save_fig
+from acg2vec_lab import gates, load_config, record, runtime, save_fig
 from acg2vec_lab.config import variant_for
 
-versions = runtime.setup_notebook(SEED)
+versions = runtime.setup_notebook(SEED, data="synthetic")
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -275,5 +282,90 @@ assert full_params == 42_698_275
 assert serving_diff < 1e-4
 assert all(np.isfinite(h["loss"]).all() for _, h in runs.values())
 assert bn["issues_found"] and not bn["issues_after_repair"]
-assert 0 <= table["accuracy"].min() and table["accuracy"].max() <= 1
 summary.round(3)
+
+# %% [markdown]
+# ## 11. Learnability control and the labels' own ceiling
+#
+# Two numbers that tell a model that cannot learn from labels that cannot be learned. (a) The same network and
+# training, on labels that are a plain function of the pixels (`control_labels`: bookmark = brightness tercile,
+# view = warmth tercile, sanity = brightness above the median), scored against their majority class: this must
+# be learned. (b) `formula_ceiling`: the test accuracy of an oracle that knows the inputs of the hidden pixiv
+# formula (popularity of the drawn character, accessories, colourfulness, rating, number of characters) but not
+# its noise: the most an image model can expect on the bookmark and view heads (scored on every post of the set,
+# since it fits nothing).
+
+# %%
+from acg2vec_lab.models.pix2score.experiment import control_labels, formula_ceiling, score_gates
+
+control_cfg = dataclasses.replace(cfg, epochs=CONTROL_EPOCHS)
+y_control = {s: control_labels(data.x[s]) for s in ("train", "test")}
+control_model, _ = p2s.train(control_cfg, data.x["train"], y_control["train"], seed=SEED)
+control = p2s.head_metrics(y_control["test"], p2s.predict(control_model, data.x["test"]))
+del control_model
+ceiling_posts = [p for split in ("train", "val", "test") for p in dataset.split(split)]  # the oracle fits nothing
+ceiling = formula_ceiling(ceiling_posts)
+for h in names:
+    record(f"pix2score/control/{h}/accuracy", control[h]["accuracy"])
+    record(f"pix2score/control/{h}/majority_accuracy", control[h]["majority_accuracy"])
+for h, v in ceiling.items():
+    record(f"pix2score/{h}/formula_ceiling_accuracy", v)
+pd.DataFrame({"real labels": {h: plain[h]["accuracy"] for h in names},
+              "real majority": {h: plain[h]["majority_accuracy"] for h in names},
+              "formula oracle (all posts)": ceiling,
+              "control labels": {h: control[h]["accuracy"] for h in names},
+              "control majority": {h: control[h]["majority_accuracy"] for h in names}}).round(3)
+
+# %% [markdown]
+# ## What this shows
+
+# %%
+score_gates_list = score_gates(PROFILE, plain, control)
+n_test = len(data.y["test"]["bookmark_predict"])
+bm_width = float(np.median(np.diff(np.log(HEAD_EDGES["bookmark_predict"]))))
+view_width = float(np.median(np.diff(np.log(HEAD_EDGES["view_predict"]))))
+rows = "\n".join(
+    f"  * `{h}`: {plain[h]['accuracy']:.3f} against the majority class's {plain[h]['majority_accuracy']:.3f} "
+    f"({plain[h]['accuracy'] - plain[h]['majority_accuracy']:+.3f}), macro F1 {plain[h]['macro_f1']:.3f}"
+    for h in names)
+display(Markdown(f"""
+Measured on {n_test} **SYNTHETIC** test images, profile `{PROFILE}` (replica of {replica.count_params():,} parameters
+at {cfg.input_size} px, {cfg.epochs} epochs on {len(data.x['train'])} images; the deployed network has {full_params:,}).
+
+* **The heads against the majority class** (summed-loss model; one test error moves accuracy by {1 / n_test:.3f}):
+{rows}
+* **Why bookmark and view sit close to the majority class.** Their labels are not the pixels: they are 15 fixed
+  bins of `exp(formula + noise)`, where the formula's largest term is the *popularity of the drawn character*
+  (knowing which of the roster's characters it is, a fine-grained recognition task at {cfg.input_size} px), and
+  the noise has a standard deviation of 0.45 in log space (module doc of `acg2vec_lab.data.synthetic`), wider
+  than the bins: the median bookmark bin spans {bm_width:.2f} in log space and the median view bin
+  {view_width:.2f}. The oracle that knows every input of the formula still
+  scores only {ceiling['bookmark_predict']:.3f} (bookmark) and {ceiling['view_predict']:.3f} (view) over all
+  {len(ceiling_posts)} posts (it fits nothing, so every split may score it), so most of
+  the gap to 1 is the labels' own noise; what remains for the network is the gap between its accuracy and the
+  oracle's. `sanity` depends on one visible thing (a bikini, plus a blush for `q`) and is the head that can
+  really be read from the image.
+* **The network does learn what the pixels carry**: on the control labels (brightness / warmth bins of the same
+  images) it reaches {', '.join(f"{control[h]['accuracy']:.3f}" for h in names)} against majority
+  {', '.join(f"{control[h]['majority_accuracy']:.3f}" for h in names)} after {CONTROL_EPOCHS} epochs.
+* **PCGrad vs summed loss**: mean accuracy {summary.loc['PCGrad', 'accuracy']:.3f} against
+  {summary.loc['summed loss', 'accuracy']:.3f}; the smallest head-gradient cosine at initialisation is
+  {float(cos[~np.eye(3, dtype=bool)].min()):.3f}. The frozen EfficientNet-Lite0 trunk (real ImageNet weights, a
+  different budget) reaches {summary.loc['EfficientNet-Lite0 (frozen, ImageNet)', 'accuracy']:.3f}.
+* **Try next:** score the heads with an ordinal measure (mean absolute bin error, or accuracy within one bin),
+  which is what a bookmark predictor is used for and which 15 noisy bins hide; train on quantile bins
+  (section 2) so the majority class stops being a strong baseline; more epochs and a larger input so
+  characters can be told apart; regress log-bookmarks directly and bin afterwards.
+"""))
+gates.table(score_gates_list)
+
+# %% [markdown]
+# ## Quality gates
+#
+# The heads must beat their majority class on the test split by the margins above (in `smoke`, where the tiny
+# model cannot beat the majority class on the noisy hidden-formula labels, only the learnability control is
+# gated); this cell raises `QualityGateError` when they do not. `tests/test_gates_scores_text.py` proves the
+# control gate fails on shuffled labels.
+
+# %%
+gates.check_all(score_gates_list)

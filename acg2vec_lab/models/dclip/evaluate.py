@@ -1,7 +1,11 @@
 """DCLIP evaluation on held-out images: cross-modal recall@k and zero-shot tag prediction.
 
 * text -> image / image -> text: each held-out post's first caption is its text; the hit is the
-  post's own image (own caption). Exact ranks, ties counted against the query.
+  post's own image (own caption): identity relevance, one relevant item per query. Ranked and scored
+  by :mod:`acg2vec_lab.retrieval.metrics` (the package's one ranking rule): ties are broken by gallery
+  position (a stable sort), so a model whose scores all tie scores exactly chance (recall@k = k/N on
+  average) rather than 0, and two posts with the same caption share the rank they tie for instead of
+  both taking the worse one.
 * zero-shot tags: each general tag seen at least ``min_count`` times in the train split becomes a
   caption-style prompt (:func:`captions.prompt_for_tag`); an image's score for a tag is the cosine
   between them. Reported: macro average precision over tags with a positive in the split, and the
@@ -20,18 +24,30 @@ from acg2vec_lab.models.dclip.captions import GENERAL, build_captions, prompt_fo
 
 
 def cross_modal_recall(img: np.ndarray, txt: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@k both ways for aligned (N, D) L2-normalised image and text vectors."""
-    sims = img @ txt.T
-    diag = np.diag(sims)
-    r_t2i = (sims >= diag[None, :]).sum(0)  # for text j: images scoring >= its own image
-    r_i2t = (sims >= diag[:, None]).sum(1)
-    out = {"n": int(len(diag))}
+    """Recall@k and MRR both ways for aligned ``(N, D)`` L2-normalised image and text vectors.
+
+    Row ``i`` of ``img`` and of ``txt`` belong to the same post; that pair is the only relevant one.
+    Returns ``n``, ``t2i_recall@k`` / ``i2t_recall@k`` for each k, ``t2i_mrr`` / ``i2t_mrr``, and the
+    expected recall of a random ranking, ``chance@k`` (= min(k, N) / N).
+    """
+    from acg2vec_lab.retrieval import metrics as RM
+
+    img, txt = np.asarray(img, np.float64), np.asarray(txt, np.float64)
+    if img.shape != txt.shape or img.ndim != 2:
+        raise ValueError(f"cross_modal_recall needs aligned (N, D) image and text vectors, got {img.shape} and {txt.shape}")
+    sims = img @ txt.T  # (images, texts)
+    n = len(sims)
+    rel = RM.relevance_identity(range(n), range(n))  # post i's text <-> post i's image
+    t2i = RM.evaluate(sims.T, rel, ks)  # queries: texts, gallery: images
+    i2t = RM.evaluate(sims, rel, ks)
+    out: dict[str, float] = {"n": int(n)}
     for k in ks:
-        out[f"t2i_recall@{k}"] = float((r_t2i <= k).mean())
-        out[f"i2t_recall@{k}"] = float((r_i2t <= k).mean())
-    out["t2i_mrr"] = float((1 / r_t2i).mean())
-    out["i2t_mrr"] = float((1 / r_i2t).mean())
-    out["chance@1"] = 1.0 / len(diag)
+        out[f"t2i_recall@{k}"] = t2i[f"recall@{k}"]
+        out[f"i2t_recall@{k}"] = i2t[f"recall@{k}"]
+    out["t2i_mrr"] = t2i["MRR"]
+    out["i2t_mrr"] = i2t["MRR"]
+    for k, c in zip(ks, RM.chance_recall(rel, ks)):
+        out[f"chance@{k}"] = float(c)
     return out
 
 

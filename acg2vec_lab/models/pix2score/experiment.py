@@ -81,3 +81,110 @@ def bn_repair_demo(model: Any, data: PixivData, batch_size: int = 32) -> dict[st
     return {"issues_when_trained": len(healthy), "corrupted_layer": layer, "issues_found": [i.as_dict() for i in found],
             "mean_accuracy_trained": before, "mean_accuracy_corrupted": corrupted, "mean_accuracy_repaired": acc(clone),
             "issues_after_repair": report["issues_after"], "repair_batches": report["batches"]}
+
+
+# ----------------------------------------------------------------------------------- quality gates
+
+def control_labels(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Labels that are a plain function of the pixels, for a learnability control (same heads, same bins).
+
+    ``images``: ``(N, S, S, 3)`` uint8. ``bookmark_predict`` = tercile of mean brightness, ``view_predict``
+    = tercile of mean (R - B), ``sanity_predict`` = brightness above its median (0 / 1); the cut points are
+    quantiles of these very images, so every class holds about a third (a half) of them and the majority
+    class is near 1/3 (1/2). A model that cannot beat the majority class on these labels is not learning.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"control_labels needs (N, S, S, 3) images, got {x.shape}")
+    bright = x.mean(axis=(1, 2, 3))
+    warm = (x[..., 0] - x[..., 2]).mean(axis=(1, 2))
+
+    def bins(v: np.ndarray, n: int) -> np.ndarray:
+        return np.searchsorted(np.quantile(v, np.arange(1, n) / n), v, side="right").astype(np.int64)
+
+    return {"bookmark_predict": bins(bright, 3), "view_predict": bins(warm, 3), "sanity_predict": bins(bright, 2)}
+
+
+# Improvement of accuracy over the majority class on the smoke test split (23 SYNTHETIC images), the notebook's
+# smoke model (configs/pix2score/tiny.json, 2 epochs on 202 images), seeds 0-2 of train.train(..., seed=s):
+# the tiny model does not beat the majority class on the real (hidden-formula) labels in smoke, so they are not
+# gated there; the learnability control below is.
+SMOKE_REAL_VS_MAJORITY = {"bookmark_predict": [0.043, -0.043, -0.087], "view_predict": [-0.043, -0.043, -0.130],
+                          "sanity_predict": [-0.043, 0.0, -0.652]}
+
+
+def formula_ceiling(posts: Any) -> dict[str, float]:
+    """Test accuracy of an oracle that knows the hidden score formula's inputs but not its noise.
+
+    The SYNTHETIC set draws ``log(bookmark) = 3.2 + 1.8 pop + 0.3 acc + 1.5 colour + 0.5 racy + 0.3 extra +
+    N(0, 0.45)`` and ``log(view) = log(bookmark) + 2.3 - 0.3 racy + N(0, 0.3)`` (module doc of
+    :mod:`acg2vec_lab.data.synthetic`; the inputs are in each post's ``extra["synthetic_hidden"]``). This
+    oracle predicts the bin of the noise-free value, the most likely bin: no image model can expect more
+    than roughly this, so it shows how much of the gap to perfect accuracy is the labels' own noise.
+    Returns ``{head: accuracy}`` for the bookmark and view heads (original edges).
+    """
+    from acg2vec_lab.data.labels import to_bins
+    from acg2vec_lab.models.pix2score.train import HEAD_EDGES, pixiv_labels
+
+    hidden = []
+    for p in posts:
+        h = p.extra.get("synthetic_hidden")
+        if h is None:
+            raise KeyError(f"post {p.id} has no synthetic_hidden metadata: formula_ceiling needs the SYNTHETIC set")
+        hidden.append(h)
+    log_bm = np.array([3.2 + 1.8 * h["popularity"] + 0.3 * h["accessories"] + 1.5 * h["colourfulness"]
+                       + 0.5 * h["racy"] + 0.3 * h["extra_characters"] for h in hidden])
+    log_view = log_bm + 2.3 - 0.3 * np.array([h["racy"] for h in hidden])
+    truth = pixiv_labels(posts)
+    pred = {"bookmark_predict": to_bins(np.round(np.exp(log_bm)), HEAD_EDGES["bookmark_predict"]),
+            "view_predict": to_bins(np.round(np.exp(log_view)), HEAD_EDGES["view_predict"])}
+    return {h: float((pred[h] == truth[h]).mean()) for h in pred}
+
+
+# The learnability control in smoke (same config, CONTROL_EPOCHS epochs, labels = control_labels of the 202 train
+# images, scored on the 23 test images): mean over the three heads of accuracy minus majority accuracy, seeds 0-1
+# of train.train(..., seed=s): [0.246, 0.319]; the same run on labels shuffled across the train images: 0.000
+# (every head predicts its majority class).
+CONTROL_EPOCHS = 4
+SMOKE_CONTROL_GAIN = [0.246, 0.319]
+SMOKE_CONTROL_SHUFFLED = 0.0
+
+
+def _head_gain(metrics: dict[str, dict[str, Any]]) -> tuple[float, float]:
+    acc = float(np.mean([m["accuracy"] for m in metrics.values()]))
+    return acc, float(np.mean([m["majority_accuracy"] for m in metrics.values()]))
+
+
+def control_gates(profile: str | None, control: dict[str, dict[str, Any]]) -> list[Any]:
+    """The learnability control (``head_metrics`` on :func:`control_labels`) vs its majority class: mean of the heads."""
+    from acg2vec_lab.gates import Gate, margin_from_spread
+
+    margin = round(margin_from_spread(SMOKE_CONTROL_GAIN, k=3, floor=0.05), 3)
+    acc, maj = _head_gain(control)
+    why = (f"margin_from_spread(k=3, floor 0.05) of the smoke gain over 2 seeds {SMOKE_CONTROL_GAIN}; shuffled labels "
+           f"measured {SMOKE_CONTROL_SHUFFLED:+.3f}; used unchanged in cpu (more data and epochs there)")
+    return [Gate("pix2score/control/mean_accuracy_vs_majority", acc, maj, margin, why=why)]
+
+
+def score_gates(profile: str | None, real: dict[str, dict[str, Any]], control: dict[str, dict[str, Any]]) -> list[Any]:
+    """Notebook 04's gates: the control always; the real (hidden-formula) heads vs their majority class in cpu/full.
+
+    In smoke the tiny model does not beat the majority class on the real labels (SMOKE_REAL_VS_MAJORITY over 3
+    seeds on 23 test images), so they are not gated there. In cpu one measured run gave bookmark 0.19 vs 0.13 and
+    view 0.17 vs 0.15 (sanity not recorded); not measured over seeds, so the margins are conservative: bookmark must
+    clear the majority class by 0.02 (a third of the measured gap), view and sanity must not fall below it.
+    """
+    from acg2vec_lab.config import current_profile
+    from acg2vec_lab.gates import Gate
+
+    out = control_gates(profile, control)
+    if current_profile(profile) == "smoke":
+        return out
+    margins = {"bookmark_predict": (0.02, "cpu: one run measured +0.06 (0.19 vs 0.13), not over seeds; a third of it"),
+               "view_predict": (0.0, "cpu: one run measured +0.02 (0.17 vs 0.15), within one test split's noise; "
+                                     "gated only against falling below the majority class"),
+               "sanity_predict": (0.0, "cpu: not measured; gated only against falling below the majority class")}
+    for head, (m, why) in margins.items():
+        out.append(Gate(f"pix2score/test/{head}/accuracy_vs_majority", float(real[head]["accuracy"]),
+                        float(real[head]["majority_accuracy"]), m, why=why))
+    return out
