@@ -87,7 +87,7 @@ pd.DataFrame([{"split": s, "posts": len(dataset.split(s))} for s in ("train", "v
 # the per-epoch history (training loss and precision/recall at `0.5`, and the same on `val`).
 
 # %%
-result = train_tagger(PROFILE)
+result = train_tagger(PROFILE, seed=SEED)  # SEED reaches data order, augmentation and initialisation
 history = pd.DataFrame(result.state["history"])
 print(f"{len(result.tags)} tags, resumed from epoch {result.resumed_from_epoch}, {result.seconds:.0f} s,",
       f"guard events {result.state['guard_events']}, BN repairs {len(result.state['bn_events'])}")

@@ -69,7 +69,7 @@ from acg2vec_lab.train.tagger import build_tagger_model, prepare_images, train_t
 
 # %%
 cfg = load_config("deepix", PROFILE)
-tagger_run = train_tagger(PROFILE)  # loads the checkpoint of notebook 02 when it is complete
+tagger_run = train_tagger(PROFILE, seed=SEED)  # loads the run of notebook 02 (same config, data, seed) or trains it
 tagger = tagger_run.model
 cuts = pd.DataFrame([describe_cut(tagger, c) for c in ("activation_96", "add_43")]).set_index("cut")
 size = tuple(tagger.input_shape[1:3])

@@ -32,7 +32,8 @@
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks sizes from configs/retrieval/<variant>.json
-SEED = 0  # seeds numpy/torch and UMAP's random_state
+TRAIN_MISSING = True  # train (or load) every model compared here first, so the table does not depend on run order
+SEED = 0  # seeds the trained models' runs, numpy/torch and UMAP's random_state
 K_PURITY = 10  # neighbours per point for the purity score
 NULL_SEEDS = 10  # random-vector draws that measure the noise a purity / separation gate must clear
 
@@ -76,9 +77,17 @@ frame[["id", "character", "series", "score"]].head()
 # describe an untrained network), or the chance baseline.
 
 # %%
+from acg2vec_lab import models
 from acg2vec_lab.embedders import available
 
-embedders = available(PROFILE)
+# The trainable models are loaded from their runs of (config, data, SEED), or trained now when that run is
+# missing, so this notebook alone gives the same table as after notebooks 00-08 (TRAIN_MISSING = False keeps
+# whatever is cached and says which embedders are untrained).
+if TRAIN_MISSING:
+    for name in ("deepdanbooru", "joytag", "dclip", "acgvoc2vec"):
+        models.get(name).ensure_trained(PROFILE, seed=SEED)
+
+embedders = available(PROFILE, seed=SEED)
 order = sorted(embedders, key=lambda n: (n != "efficientnet_lite0", n.startswith("chance"), n))
 weights = evaluate.weights_table(embedders, order)
 random_init = weights.loc[weights["status"] == "random init", "name"].tolist()
