@@ -7,7 +7,6 @@ import os
 import platform
 import random
 import sys
-from typing import Any
 
 import numpy as np
 
@@ -109,21 +108,3 @@ def setup_notebook(seed: int, threads: int | None = None, data: str | None = Non
     set_data_source(data)
     viz.style()
     return versions()
-
-
-def import_umap() -> Any:
-    """Import ``umap`` without its parametric module (which pulls in TensorFlow and torch, ~8 s).
-
-    ``umap/__init__.py`` imports ``ParametricUMAP`` inside ``try/except ImportError``; a ``None``
-    entry in ``sys.modules`` makes that import fail fast, so only the core UMAP loads.
-    """
-    if "umap" in sys.modules:
-        return sys.modules["umap"]
-    blocked = "umap.parametric_umap"
-    had = blocked in sys.modules
-    sys.modules.setdefault(blocked, None)  # type: ignore[arg-type]
-    try:
-        return importlib.import_module("umap")
-    finally:
-        if not had and sys.modules.get(blocked, 0) is None:
-            del sys.modules[blocked]

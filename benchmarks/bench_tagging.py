@@ -41,7 +41,7 @@ def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
 def naive_loop(model, paths, size) -> float:
     """The blog's way: for each file, decode, preprocess, ``model.predict`` on a batch of one."""
     from acg2vec_lab.data import load_image
-    from acg2vec_lab.tagging.preprocess import deepdanbooru_eval
+    from acg2vec_lab.models.deepdanbooru.preprocess import deepdanbooru_eval
 
     t0 = time.perf_counter()
     for p in paths:
@@ -57,7 +57,7 @@ def batched(tagger, paths, batch_size: int, workers: int):
 
 
 def bench(model, tags, paths, batch_size: int, workers: int, label: str) -> dict:
-    from acg2vec_lab.tagging.base import DeepDanbooruTagger
+    from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
 
     size = tuple(model.input_shape[1:3])
     tagger = DeepDanbooruTagger(model, tags, [0] * len(tags), source="random init (speed only)")
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     set_threads()
     import keras
 
-    from acg2vec_lab.train.tagger import build_tagger_model
+    from acg2vec_lab.models.deepdanbooru.train import build_tagger_model
 
     keras.utils.set_random_seed(0)
     results = []

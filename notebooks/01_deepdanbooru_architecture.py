@@ -214,9 +214,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from acg2vec_lab.models.deepdanbooru.preprocess import preprocess_image
 from acg2vec_lab.models.real_cugan.weights import renpy_image_paths
 from acg2vec_lab.paths import PROJECT_DIR
-from acg2vec_lab.tagging.preprocess import preprocess_image
 
 art = renpy_image_paths()
 bg_jpeg = next(p for p in art if p.suffix == ".jpg")

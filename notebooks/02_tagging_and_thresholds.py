@@ -49,15 +49,16 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
+from acg2vec_lab.models.deepdanbooru.train import evaluate_split, train_tagger
 from acg2vec_lab.paths import run_dir
 from acg2vec_lab.tagging import metrics as M
-from acg2vec_lab.tagging.base import CATEGORY_CHARACTER, CATEGORY_GENERAL, DeepDanbooruTagger
+from acg2vec_lab.tagging.categories import CATEGORY_CHARACTER, CATEGORY_GENERAL
 from acg2vec_lab.tagging.format import Writer
 from acg2vec_lab.tagging.pipeline import find_images, tag_images
 from acg2vec_lab.tagging.plots import pr_curve_figure
 from acg2vec_lab.tagging.thresholds import ThresholdPolicy, apply_thresholds
 from acg2vec_lab.train.guards import check_bn_statistics
-from acg2vec_lab.train.tagger import evaluate_split, train_tagger
 
 {k: versions[k] for k in ("python", "tensorflow", "keras", "numpy")}
 

@@ -46,6 +46,7 @@ from IPython.display import Markdown, display
 
 from acg2vec_lab.data import synthetic_dataset
 from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec, describe_cut
+from acg2vec_lab.models.deepdanbooru.train import build_tagger_model, prepare_images, train_tagger
 from acg2vec_lab.models.deepix.experiment import retrieval_chance_gates, retrieval_metrics
 from acg2vec_lab.models.deepix.model import (
     DifferentialTrainer,
@@ -56,7 +57,6 @@ from acg2vec_lab.models.deepix.model import (
     trunk_embeddings,
     trunk_model,
 )
-from acg2vec_lab.train.tagger import build_tagger_model, prepare_images, train_tagger
 
 {k: versions[k] for k in ("python", "tensorflow", "keras")}
 

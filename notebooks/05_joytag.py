@@ -147,7 +147,7 @@ save_fig(fig, "loss")
 # ## 5. Save in the released format, load back as a Tagger
 #
 # `config.json` (`class` + constructor arguments) + `model.safetensors` + `top_tags.txt` (+ `categories.json`),
-# in `checkpoint_dir("joytag", variant)`. `load_joytag_tagger(PROFILE)` reads it through the same loader that
+# in `checkpoint_dir("joytag", variant)`. `load_joytag_tagger(folder)` reads it through the same loader that
 # reads the released folder; the tagger's predictions must equal the in-memory model's.
 
 # %%
@@ -157,7 +157,7 @@ from acg2vec_lab.tagging.base import Tagger
 
 ckpt = jt.save_checkpoint(checkpoint_dir("joytag", variant_for(PROFILE)), model, cfg, tags, categories,
                           {"trained_on": f"synthetic_dataset({PROFILE!r}) train split", "seed": SEED})
-joytag = load_joytag_tagger(PROFILE)
+joytag = load_joytag_tagger(ckpt)
 probs_test = jt.predict_probs(model, x_test)
 reload_diff = float(np.abs(joytag.predict(x_test[:8]) - probs_test[:8]).max())
 {"folder": str(ckpt), "files": sorted(p.name for p in ckpt.iterdir()), "is Tagger": isinstance(joytag, Tagger),

@@ -229,7 +229,7 @@ def test_seed_override_reaches_every_trainable_config_and_the_run_key():
 
 def test_taggers_and_embedders_come_from_the_registry(tmp_path, monkeypatch):
     """An empty cache: no run is found, embedders are labelled random init, taggers refuse clearly."""
-    from acg2vec_lab.tagging.base import load_tagger
+    from acg2vec_lab.models import load_tagger
 
     monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path))
     for name in ("deepdanbooru", "joytag", "dclip"):

@@ -10,8 +10,8 @@ def test_deepix_shapes_partition_and_differential_learning_rates():
     import keras
 
     from acg2vec_lab.config import load_config
+    from acg2vec_lab.models.deepdanbooru.train import build_tagger_model
     from acg2vec_lab.models.deepix.model import DifferentialTrainer, build_deepix, split_variables
-    from acg2vec_lab.train.tagger import build_tagger_model
 
     keras.utils.set_random_seed(0)
     cfg = load_config("deepix", variant="tiny")

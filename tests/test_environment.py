@@ -32,8 +32,8 @@ def test_tensorflow_and_torch_in_one_process():
 
 def test_import_umap_does_not_pull_frameworks():
     out = _python(
-        "import sys, acg2vec_lab.runtime as r\n"
-        "u = r.import_umap()\n"
+        "import sys, acg2vec_lab.viz as v\n"
+        "u = v.import_umap()\n"
         "print(hasattr(u, 'UMAP'), 'tensorflow' in sys.modules, 'torch' in sys.modules)\n"
     )
     assert out.returncode == 0, out.stderr[-2000:]

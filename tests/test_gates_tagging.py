@@ -25,9 +25,9 @@ def smoke_data():
 
 
 def _tagger_gates(cfg, dataset, folder):
+    from acg2vec_lab.models.deepdanbooru.train import evaluate_split, train_tagger
     from acg2vec_lab.tagging import metrics as M
     from acg2vec_lab.tagging.thresholds import ThresholdPolicy
-    from acg2vec_lab.train.tagger import evaluate_split, train_tagger
 
     r = train_tagger("smoke", cfg=cfg, dataset=dataset, checkpoint=folder, seed=0)
     cats = np.asarray(r.categories)

@@ -110,10 +110,10 @@ def test_embedder_random_init(tmp_path, monkeypatch):
 
 
 def test_embedder_uses_trained_checkpoint(tmp_path, monkeypatch, tiny):
-    pytest.importorskip("acg2vec_lab.train.tagger")
+    pytest.importorskip("acg2vec_lab.models.deepdanbooru.train")
     from acg2vec_lab.embedders import illust2vec as E
     from acg2vec_lab.paths import checkpoint_dir
-    from acg2vec_lab.tagging.base import save_tags_json
+    from acg2vec_lab.tagging.categories import save_tags_json
 
     cfg, model = tiny
     monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path))

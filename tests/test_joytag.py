@@ -177,14 +177,14 @@ def test_top_tags_and_training_learns_a_colour_tag(tmp_path, monkeypatch):
     assert ((probs[:, 0] > 0.5) == (y[:, 0] > 0)).mean() > 0.9
     # the trained folder is a Tagger
     monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path))
-    from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
+    from acg2vec_lab.models import load_tagger
     from acg2vec_lab.paths import checkpoint_dir
     from acg2vec_lab.tagging.base import Tagger
 
     with pytest.raises(FileNotFoundError, match="notebook 05"):
-        load_joytag_tagger("smoke")
+        load_tagger("joytag", "smoke")
     jt.save_checkpoint(checkpoint_dir("joytag", "tiny"), model, cfg, tags, cats)
-    tagger = load_joytag_tagger("smoke")
+    tagger = load_tagger("joytag", "smoke")
     assert isinstance(tagger, Tagger) and tagger.categories == [0, 0, 4] and tagger.source.startswith("trained: ")
     batch = np.stack([tagger.preprocess(im) for im in images[:4]])
     assert np.allclose(tagger.predict(batch), probs[:4], atol=1e-5)

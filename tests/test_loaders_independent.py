@@ -99,7 +99,7 @@ def test_original_project_is_keras2_written(original):
 def test_original_project_scores_identically(original):
     """load_project + "deepdanbooru" preprocessing of the file == the original's evaluate path."""
     from acg2vec_lab.models.deepdanbooru import loaders as L
-    from acg2vec_lab.tagging.preprocess import preprocess_image
+    from acg2vec_lab.models.deepdanbooru.preprocess import preprocess_image
 
     proj = L.load_project(original["project"])
     assert proj.config.filter_sizes == (32, 64, 64) and proj.config.n_tags == N_TAGS
@@ -119,7 +119,7 @@ def test_white_composite_mode_differs_as_measured(original):
     """The Pillow + white-composite option: identical on an RGB PNG, a few levels off on JPEG
     (a different decoder), far off on an RGBA sprite (alpha composited instead of dropped)."""
     from acg2vec_lab.models.deepdanbooru import loaders as L
-    from acg2vec_lab.tagging.preprocess import preprocess_image
+    from acg2vec_lab.models.deepdanbooru.preprocess import preprocess_image
 
     proj = L.load_project(original["project"])
     diffs = {}
@@ -196,7 +196,7 @@ def test_original_resnet_custom_v3_h5(tmp_path):
     """The real ``create_resnet_custom_v3`` (all 179 convs, 57 blocks) at 64 px with 8 tags, saved by
     the original, loaded by topology and scored through our preprocessing."""
     from acg2vec_lab.models.deepdanbooru import loaders as L
-    from acg2vec_lab.tagging.preprocess import preprocess_image
+    from acg2vec_lab.models.deepdanbooru.preprocess import preprocess_image
 
     images = _write_images(tmp_path / "images")
     meta = run_original(tmp_path / "out", [images["jpeg"], images["rgba"]], arch="v3")
@@ -471,7 +471,7 @@ def test_port_file_with_tags_loads_weights_only(tmp_path):
 
 
 def test_deepdanbooru_mode_names_a_file_it_cannot_decode(tmp_path):
-    from acg2vec_lab.tagging.preprocess import preprocess_image
+    from acg2vec_lab.models.deepdanbooru.preprocess import preprocess_image
 
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n but then garbage")

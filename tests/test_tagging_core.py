@@ -80,7 +80,7 @@ def test_writers_roundtrip_and_done(tmp_path, fmt):
 
 
 def test_preprocess_modes_shapes_and_edge_padding():
-    from acg2vec_lab.tagging.preprocess import a1111_fill, deepdanbooru_eval, fit_size, stretch
+    from acg2vec_lab.models.deepdanbooru.preprocess import a1111_fill, deepdanbooru_eval, fit_size, stretch
 
     arr = np.zeros((20, 40, 3), np.uint8)
     arr[:, :, 0] = 255  # red image, wide

@@ -89,9 +89,9 @@ def test_tag_cli_end_to_end(folder, tmp_path, monkeypatch, capsys):
     """
     import acg2vec_lab  # noqa: F401  (before tensorflow)
     from acg2vec_lab.cli import main
+    from acg2vec_lab.models.deepdanbooru.train import build_tagger_model
     from acg2vec_lab.paths import checkpoint_dir
-    from acg2vec_lab.tagging.base import save_tags_json
-    from acg2vec_lab.train.tagger import build_tagger_model
+    from acg2vec_lab.tagging.categories import save_tags_json
 
     monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path / "cache"))
     ckpt = checkpoint_dir("deepdanbooru", "tiny")

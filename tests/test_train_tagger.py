@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import acg2vec_lab  # noqa: F401  (before tensorflow)
+from acg2vec_lab.models.deepdanbooru.train import build_vocabulary, lr_for_epoch, multi_hot
 from acg2vec_lab.train.config import TaggerTrainConfig
-from acg2vec_lab.train.tagger import build_vocabulary, lr_for_epoch, multi_hot
 
 
 def _post(tags, rating="g"):
@@ -34,7 +34,7 @@ def test_lr_list_and_focal_loss():
     assert [lr_for_epoch(cfg, e) for e in (0, 2, 3, 9)] == [0.01, 0.01, 0.001, 0.001]
     with pytest.raises(ValueError):
         TaggerTrainConfig(optimizer="lion")
-    from acg2vec_lab.train.tagger import focal_loss
+    from acg2vec_lab.models.deepdanbooru.train import focal_loss
 
     y = np.array([[1.0, 0.0]], np.float32)
     p = np.array([[0.9, 0.2]], np.float32)
@@ -46,8 +46,8 @@ def test_lr_list_and_focal_loss():
 def test_train_checkpoint_and_resume(tmp_path):
     from acg2vec_lab.config import load_config
     from acg2vec_lab.data import synthetic_dataset
-    from acg2vec_lab.tagging.base import load_tags_json
-    from acg2vec_lab.train.tagger import load_trained_tagger_model, train_tagger
+    from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model, train_tagger
+    from acg2vec_lab.tagging.categories import load_tags_json
 
     cfg = dataclasses.replace(load_config("deepdanbooru_train", "smoke"), epochs=2, steps_per_epoch=2,
                               max_train_images=48, max_eval_images=16)

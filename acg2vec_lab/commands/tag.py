@@ -46,7 +46,7 @@ def _main(args) -> int:
     writer = Writer(args.format, output_dir=args.output_dir, root=root, trigger=args.trigger,
                     underscores=args.keep_underscores, escape=not args.no_escape, include_rating=args.include_rating)
     from acg2vec_lab.commands._util import how_to_train, refuse_untrained, untrained_label
-    from acg2vec_lab.tagging.base import load_tagger
+    from acg2vec_lab.models import load_tagger
 
     try:
         tagger = load_tagger(args.model, profile, args.project_path, **(

@@ -2,7 +2,7 @@
 
 Weights: the tagger trained here for the profile (the registry's ``models.get("deepdanbooru").find``:
 its finished run) when present, else a randomly initialised network (labelled "random init"). Preprocessing is ACG2vec's serving path:
-bilinear stretch to the model's square input, /255 (:func:`acg2vec_lab.tagging.preprocess.stretch`).
+bilinear stretch to the model's square input, /255 (:func:`acg2vec_lab.models.deepdanbooru.preprocess.stretch`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from acg2vec_lab.embedders import Embedder
-from acg2vec_lab.train.tagger import TAGS_FILE, WEIGHTS_FILE  # noqa: F401  (re-exported for callers)
+from acg2vec_lab.models.deepdanbooru.train import TAGS_FILE, WEIGHTS_FILE  # noqa: F401  (re-exported for callers)
 
 
 def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
@@ -32,7 +32,7 @@ def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
             from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec
 
             if trained:
-                from acg2vec_lab.train.tagger import load_trained_tagger_model
+                from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model
 
                 tagger = load_trained_tagger_model(profile, checkpoint=found.folder)[0]
             else:
@@ -47,7 +47,7 @@ def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
 
     def encode(inputs: Sequence[Any]) -> np.ndarray:
         from acg2vec_lab.data.images import load_image
-        from acg2vec_lab.tagging.preprocess import stretch
+        from acg2vec_lab.models.deepdanbooru.preprocess import stretch
 
         m = model()
         size = tuple(int(s) for s in m.input_shape[1:3])

@@ -227,6 +227,18 @@ class ModelSpec:
             return Found(legacy, f"trained: {legacy}", None)
         return None
 
+    train_hint: str = ""  # how a reader gets a trained run (the notebook that trains it)
+
+    def require(self, profile: str | None = None, seed: int | None = None) -> Found:
+        """:meth:`find`, or a FileNotFoundError saying how to train the run."""
+        found = self.find(profile, seed)
+        if found is None:
+            raise FileNotFoundError(
+                f"no trained {self.name} run for profile {profile or 'cpu'}"
+                f"{'' if seed is None else f' and seed {seed}'}; {self.train_hint + ', or ' if self.train_hint else ''}"
+                f"call acg2vec_lab.models.get({self.name!r}).ensure_trained({(profile or 'cpu')!r}) to train one")
+        return found
+
     # ------------------------------------------------------------------ uses
     def tagger(self, profile: str | None = None, **kwargs: Any) -> Any:
         raise ValueError(f"{self.name} is not a tagger; taggers: {', '.join(n for n in names() if get(n).has_tagger)}")
@@ -259,25 +271,31 @@ class DeepDanbooruSpec(ModelSpec):
         return source  # train_tagger derives the vocabulary, labels and image paths from the data set
 
     def fit(self, cfg: Any, data: Any, run: Run) -> Any:
-        from acg2vec_lab.train.tagger import train_tagger
+        from acg2vec_lab.models.deepdanbooru.train import train_tagger
 
         return train_tagger(cfg=cfg, dataset=data, run=run)
 
     def load_folder(self, folder: Path) -> Any:
-        from acg2vec_lab.train.tagger import load_trained_tagger_model
+        from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model
 
         return load_trained_tagger_model(checkpoint=folder)[0]
 
     def _loaded(self, run: Run) -> tuple[Any, dict[str, Any]]:
-        from acg2vec_lab.train.tagger import load_trained_tagger_model
+        from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model
 
         model, tags, cats, _ = load_trained_tagger_model(checkpoint=run.folder)
         return model, {"tags": tags, "categories": cats}
 
-    def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None, **kwargs: Any) -> Any:
-        from acg2vec_lab.tagging.base import load_deepdanbooru_tagger
+    train_hint = "run notebook 02 (`acg2vec-lab run --only 02`), or pass --project-path with a real project"
 
-        return load_deepdanbooru_tagger(profile, project_path, **kwargs)
+    def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None,
+               seed: int | None = None, **kwargs: Any) -> Any:
+        from acg2vec_lab.models.deepdanbooru.tagger import load_deepdanbooru_tagger
+
+        if project_path is not None:
+            return load_deepdanbooru_tagger(project_path=project_path, **kwargs)
+        found = self.require(profile, seed)
+        return load_deepdanbooru_tagger(checkpoint=found.folder, source=found.label, **kwargs)
 
 
 class JoyTagSpec(ModelSpec):
@@ -306,15 +324,19 @@ class JoyTagSpec(ModelSpec):
     def _loaded(self, run: Run) -> tuple[Any, dict[str, Any]]:
         from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
 
-        t = load_joytag_tagger(folder=run.folder)
+        t = load_joytag_tagger(run.folder, source=run.weights_label)
         return t.model, {"tags": t.tags, "categories": t.categories, "tagger": t}
 
-    def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None, **kwargs: Any) -> Any:
+    train_hint = "run notebook 05 (`acg2vec-lab run --only 05`)"
+
+    def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None,
+               seed: int | None = None, **kwargs: Any) -> Any:
         if project_path is not None:
             raise ValueError("--project-path is a DeepDanbooru project folder; JoyTag takes none")
         from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
 
-        return load_joytag_tagger(profile, **kwargs)
+        found = self.require(profile, seed)
+        return load_joytag_tagger(found.folder, source=found.label, **kwargs)
 
 
 class DclipSpec(ModelSpec):
@@ -530,3 +552,19 @@ def get(name: str) -> ModelSpec:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"no model {name!r} in the registry; registered: {', '.join(_REGISTRY)}") from None
+
+
+def load_tagger(model: str, profile: str | None = None, project_path: str | os.PathLike | None = None,
+                **kwargs: Any) -> Any:
+    """One entry point for every tagger (a :class:`~acg2vec_lab.tagging.base.Tagger`), by registry name.
+
+    Args:
+        model: a registered model with a tagger (``"deepdanbooru"``, ``"joytag"``).
+        profile: ``smoke`` / ``cpu`` / ``full`` (which trained run).
+        project_path: a real DeepDanbooru project folder (DeepDanbooru only).
+    """
+    spec = _REGISTRY.get(model)
+    if spec is None or not spec.has_tagger:
+        choices = ", ".join(n for n, s in _REGISTRY.items() if s.has_tagger)
+        raise ValueError(f"unknown tagger {model!r}; choose {choices}")
+    return spec.tagger(profile, project_path=project_path, **kwargs)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from acg2vec_lab.io import append_line, write_text
-from acg2vec_lab.tagging.base import CATEGORY_NAMES, CATEGORY_RATING
+from acg2vec_lab.tagging.categories import CATEGORY_NAMES, CATEGORY_RATING
 from acg2vec_lab.tagging.thresholds import TaggedTag
 
 FORMATS = ("txt", "hydrus", "json", "csv")

@@ -172,7 +172,7 @@ def evaluate(y_true: np.ndarray, probs: np.ndarray, pred: np.ndarray) -> dict[st
 def per_category(y_true: np.ndarray, probs: np.ndarray, pred: np.ndarray, categories: Sequence[int],
                  names: dict[int, str] | None = None) -> list[dict[str, Any]]:
     """:func:`f1_scores` and mAP restricted to each tag category (rows ready for a DataFrame)."""
-    from acg2vec_lab.tagging.base import CATEGORY_NAMES
+    from acg2vec_lab.tagging.categories import CATEGORY_NAMES
 
     names = names or CATEGORY_NAMES
     cats = np.asarray(categories)
@@ -296,7 +296,7 @@ def per_category_optimal_thresholds(y_val: np.ndarray, probs_val: np.ndarray, ca
     no positives are left out (nothing to fit). Fit on val, then apply to test, so the threshold never
     sees the split it is scored on.
     """
-    from acg2vec_lab.tagging.base import CATEGORY_RATING
+    from acg2vec_lab.tagging.categories import CATEGORY_RATING
 
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid, dtype=np.float64)
     cats = np.asarray(categories)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from acg2vec_lab.tagging.base import CATEGORY_CHARACTER, CATEGORY_GENERAL, CATEGORY_RATING
+from acg2vec_lab.tagging.categories import CATEGORY_CHARACTER, CATEGORY_GENERAL, CATEGORY_RATING
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,8 @@ the same character has the same colour on every model's map.
 """
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +45,24 @@ def label_colors(labels: Sequence[Any], max_labels: int = len(PALETTE)) -> dict[
     return {label: PALETTE[i] for i, label in enumerate(sorted(top, key=str))}
 
 
+def import_umap() -> Any:
+    """Import ``umap`` without its parametric module (which pulls in TensorFlow and torch, ~8 s).
+
+    ``umap/__init__.py`` imports ``ParametricUMAP`` inside ``try/except ImportError``; a ``None``
+    entry in ``sys.modules`` makes that import fail fast, so only the core UMAP loads.
+    """
+    if "umap" in sys.modules:
+        return sys.modules["umap"]
+    blocked = "umap.parametric_umap"
+    had = blocked in sys.modules
+    sys.modules.setdefault(blocked, None)  # type: ignore[arg-type]
+    try:
+        return importlib.import_module("umap")
+    finally:
+        if not had and sys.modules.get(blocked, 0) is None:
+            del sys.modules[blocked]
+
+
 def umap_embed(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0,
                pca: int | None = None, metric: str = "cosine") -> np.ndarray:
     """``(N, D)`` -> ``(N, 2)`` UMAP coordinates, seeded (``random_state`` makes UMAP single-threaded).
@@ -51,8 +71,6 @@ def umap_embed(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed
     numba's compile cache lives in ``$NUMBA_CACHE_DIR`` (set by :mod:`acg2vec_lab`), so repeated runs
     reuse the compiled code.
     """
-    from acg2vec_lab.runtime import import_umap
-
     x = np.asarray(x, dtype=np.float32)
     if pca and pca < x.shape[1] and pca < len(x):
         from sklearn.decomposition import PCA

@@ -21,7 +21,7 @@ def umap_titles(vectors: np.ndarray, langs: Sequence[str], works: Sequence[int],
     """2-D UMAP (cosine) of title vectors; left coloured by language, right by work."""
     import matplotlib.pyplot as plt
 
-    from acg2vec_lab.runtime import import_umap
+    from acg2vec_lab.viz import import_umap
 
     umap = import_umap()
     n = len(vectors)

@@ -179,8 +179,8 @@ class DeepixData:
 
     @classmethod
     def from_dataset(cls, dataset: Any, cfg: Any, base_run: Any) -> DeepixData:
+        from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model, prepare_images
         from acg2vec_lab.train.run import dataset_fingerprint
-        from acg2vec_lab.train.tagger import load_trained_tagger_model, prepare_images
 
         tagger = load_trained_tagger_model(checkpoint=base_run.folder)[0]
         posts = dataset.split("train")[: cfg.max_train_images]
@@ -194,8 +194,8 @@ def fit(cfg: Any, data: DeepixData, run: Any) -> dict[str, Any]:
     model (trunk included) is saved as ``deepix.weights.h5``; a finished run is only loaded."""
     import keras
 
+    from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model
     from acg2vec_lab.train.run import save_keras_weights
-    from acg2vec_lab.train.tagger import load_trained_tagger_model
 
     if run.exists():
         return {"model": load_run(run.folder), "history": run.manifest()["history"], "resumed": True}
@@ -212,9 +212,9 @@ def fit(cfg: Any, data: DeepixData, run: Any) -> dict[str, Any]:
 def load_run(folder: str | Path) -> Any:
     """The deepix model of a finished run folder (built on its base tagger run, then its own weights)."""
     from acg2vec_lab.config import from_dict
+    from acg2vec_lab.models.deepdanbooru.train import load_trained_tagger_model
     from acg2vec_lab.models.deepix.config import DeepixConfig
     from acg2vec_lab.train.run import manifest_of
-    from acg2vec_lab.train.tagger import load_trained_tagger_model
 
     folder = Path(folder)
     m = manifest_of(folder)

@@ -79,11 +79,11 @@ def model_embedder(model: Any) -> Any:
 def deepdanbooru_tagger(profile: str) -> tuple[Any, Any]:
     """The DeepDanbooru tagger of ``profile`` as a Tagger, always: notebook 02's run is loaded, or trained now.
 
-    Returns ``(tagger, train_result)`` (:class:`~acg2vec_lab.train.tagger.TrainResult`), so the comparison in
+    Returns ``(tagger, train_result)`` (:class:`~acg2vec_lab.models.deepdanbooru.train.TrainResult`), so the comparison in
     notebook 05 never depends on whether notebook 02 ran first.
     """
-    from acg2vec_lab.tagging.base import DeepDanbooruTagger
-    from acg2vec_lab.train.tagger import train_tagger
+    from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
+    from acg2vec_lab.models.deepdanbooru.train import train_tagger
 
     result = train_tagger(profile)
     tagger = DeepDanbooruTagger(result.model, result.tags, result.categories, source=f"trained: {result.checkpoint}")

@@ -49,26 +49,15 @@ def _categories(folder: Path, n: int) -> list[int]:
     return [0] * n  # a released folder has only top_tags.txt: every tag counts as general
 
 
-def load_joytag_tagger(profile: str | None = None, folder: str | os.PathLike | None = None,
-                       seed: int | None = None) -> JoyTagTagger:
-    """JoyTag from a model folder (e.g. the released one or a run folder) or the run trained for ``profile``.
+def load_joytag_tagger(folder: str | os.PathLike, source: str | None = None) -> JoyTagTagger:
+    """JoyTag from a model folder (the released one, or a run folder trained here).
 
-    Without ``folder`` the registry finds the profile's finished run of ``seed`` (default: the config's)
-    (:meth:`~acg2vec_lab.models.registry.ModelSpec.find`); raises FileNotFoundError naming how to
-    train one when none exists.
+    The registry's ``models.load_tagger("joytag", profile)`` finds the profile's finished run.
+    ``source``: the weights label shown in reports (default ``folder: <folder>``).
     """
     from acg2vec_lab.models.joytag.loader import load_folder
 
-    if folder is not None:
-        folder, source = Path(folder), f"folder: {folder}"
-    else:
-        from acg2vec_lab import models
-
-        found = models.get("joytag").find(profile, seed)
-        if found is None:
-            raise FileNotFoundError(f"no trained JoyTag run for profile {profile or 'cpu'}; run notebook 05 "
-                                    f"(`acg2vec-lab run --only 05 --profile {profile or 'cpu'}`) or "
-                                    "models.get('joytag').ensure_trained(profile) to train one")
-        folder, source = found.folder, found.label
+    folder = Path(folder)
+    source = source or f"folder: {folder}"
     loaded = load_folder(folder)
     return JoyTagTagger(loaded.model, loaded.tags, _categories(folder, len(loaded.tags)), source=source)

@@ -238,13 +238,3 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[Any, Any, dict[str, Any]
     model = build_pix2score(cfg)
     model.load_weights(str(folder / "model.weights.h5"))
     return model, cfg, meta
-
-
-def trained_checkpoint(variant: str) -> Path | None:
-    """The folder of the finished Pix2Score run for ``variant`` (through the registry), else None."""
-    from acg2vec_lab import models
-    from acg2vec_lab.config import PROFILE_VARIANTS
-
-    profile = {v: p for p, v in PROFILE_VARIANTS.items()}.get(variant, variant)
-    found = models.get("pix2score").find(profile)
-    return found.folder if found is not None else None

@@ -19,7 +19,16 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from acg2vec_lab.models.real_cugan.torch_model import GEOMETRY, SECtx, StopAtSE, _next_se
+from acg2vec_lab.models.real_cugan import tiling
+from acg2vec_lab.models.real_cugan.geometry import (
+    GEOMETRY,
+    SECtx,
+    StopAtSE,
+    from_network_range_float,
+    quantize,
+    to_network_range,
+)
+from acg2vec_lab.models.real_cugan.geometry import next_se as _next_se
 
 
 def _lrelu(x):
@@ -227,8 +236,6 @@ def upscale_image(model: TFUpCunet, img: Any, pro: bool = False, alpha: float = 
     """uint8 HxWx3 -> uint8 upscaled with the TF port."""
     import numpy as np
 
-    from acg2vec_lab.models.real_cugan import tiling
-    from acg2vec_lab.models.real_cugan.torch_model import from_network_range_float, quantize, to_network_range
 
     x = to_network_range(np.asarray(img), pro)[None]
     y = tiling.tf_upscale(model, x, alpha=alpha, mode=tile, tile=tile_size)

@@ -31,43 +31,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from acg2vec_lab.models.real_cugan.torch_model import GEOMETRY
-
-MODES = ("none", "cache", "exact")
-N_SE = 4
-
-
-def np_reflect_pad(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
-    """NHWC reflect pad (edge not repeated), in rounds of at most side-1 (same rule as torch_model)."""
-    while top or bottom or left or right:
-        h, w = x.shape[1:3]
-        t, b, l, r = min(top, h - 1), min(bottom, h - 1), min(left, w - 1), min(right, w - 1)
-        x = np.pad(x, [(0, 0), (t, b), (l, r), (0, 0)], mode="reflect")
-        top, bottom, left, right = top - t, bottom - b, left - l, right - r
-    return x
-
-
-def padding(scale: int, h0: int, w0: int) -> tuple[int, int, int, int, int, int]:
-    m, k = GEOMETRY[scale]
-    ph, pw = ((h0 - 1) // k + 1) * k, ((w0 - 1) // k + 1) * k
-    return m, m + ph - h0, m, m + pw - w0, ph, pw
-
-
-def se_size(scale: int, n: int, i: int) -> int:
-    """Side of SE block i's feature map for a padded input side n (valid-conv arithmetic)."""
-    s0 = (n - 4) // 2 - 4
-    if i == 0:
-        return s0
-    u = (4 * s0 - 8) if scale != 3 else (6 * s0 - 8)  # unet1 output side
-    s1 = (u - 4) // 2 - 4
-    if i == 1:
-        return s1
-    s2 = s1 // 2 - 4
-    return s2 if i == 2 else 2 * s2 - 4
-
-
-def tile_starts(n: int, tile: int) -> list[int]:
-    return list(range(0, n, tile))
+from acg2vec_lab.models.real_cugan.geometry import (  # noqa: F401  (re-exported: tiling's vocabulary)
+    GEOMETRY,
+    MODES,
+    N_SE,
+    SECtx,
+    StopAtSE,
+    np_reflect_pad,
+    padding,
+    se_size,
+    tile_starts,
+)
 
 
 def run_tiled(run: Callable, x: np.ndarray, scale: int, mode: str = "exact", tile: int = 128,
@@ -124,8 +98,6 @@ def _n_se(se: bool) -> int:
 def torch_upscale(model, x, alpha: float = 1.0, mode: str = "none", tile: int = 128):
     """PyTorch: x NCHW float tensor (network range) -> NCHW float tensor."""
     import torch
-
-    from acg2vec_lab.models.real_cugan.torch_model import SECtx, StopAtSE
 
     if mode == "none" and x.shape[0] != 1:
         with torch.no_grad():

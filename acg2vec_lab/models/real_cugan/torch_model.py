@@ -15,42 +15,25 @@ Alpha multiplies the SE-scaled conv4 output (the reference's non-tiled meaning) 
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# reflect margin and alignment (input pixels) of each scale: (margin, multiple)
-GEOMETRY = {2: (18, 2), 3: (14, 4), 4: (19, 2)}
-SE_NAMES = ("unet1.conv2", "unet2.conv2", "unet2.conv3", "unet2.conv4")
+from acg2vec_lab.models.real_cugan import tiling
+from acg2vec_lab.models.real_cugan.geometry import (  # noqa: F401  (re-exported for callers)
+    GEOMETRY,
+    SE_NAMES,
+    SECtx,
+    StopAtSE,
+    from_network_range_float,
+    next_se,
+    quantize,
+    to_network_range,
+)
 
-
-@dataclasses.dataclass
-class SECtx:
-    """Per-forward SE control: externally supplied means, an optional stop point, a counter."""
-
-    means: dict = dataclasses.field(default_factory=dict)
-    stop_at: int | None = None
-    i: int = 0
-
-
-class StopAtSE(Exception):
-    def __init__(self, features: Any):
-        super().__init__("stopped at SE block")
-        self.features = features
-
-
-def _next_se(ctx: SECtx | None, x: torch.Tensor) -> torch.Tensor | None:
-    """Book-keeping shared by every SE block: the supplied mean (or None), or stop here."""
-    if ctx is None:
-        return None
-    idx = ctx.i
-    ctx.i += 1
-    if ctx.stop_at == idx:
-        raise StopAtSE(x)
-    return ctx.means.get(idx)
+_next_se = next_se
 
 
 class SEBlock(nn.Module):
@@ -208,28 +191,6 @@ def UpCunet4x(base: int = 32, se: bool = True, reduction: int = 8) -> UpCunet:  
     return UpCunet(4, base, se, reduction)
 
 
-# --- value ranges --------------------------------------------------------------------------------
-
-def to_network_range(img_uint8: Any, pro: bool) -> Any:
-    """uint8 pixels -> network input (x/255, or x/(255/0.7)+0.15 for pro weights). Works on numpy/torch."""
-    x = img_uint8.astype("float32") if hasattr(img_uint8, "astype") else img_uint8.float()
-    return x / (255.0 / 0.7) + 0.15 if pro else x / 255.0
-
-
-def from_network_range_float(y: Any, pro: bool) -> Any:
-    """Network output -> float pixel scale 0..255 (not rounded)."""
-    return (y - 0.15) * (255.0 / 0.7) if pro else y * 255.0
-
-
-def quantize(y255: Any) -> Any:
-    """round + clamp to uint8 (numpy or torch)."""
-    if isinstance(y255, torch.Tensor):
-        return y255.round().clamp(0, 255).to(torch.uint8)
-    import numpy as np
-
-    return np.clip(np.round(y255), 0, 255).astype(np.uint8)
-
-
 # --- loading --------------------------------------------------------------------------------------
 
 def model_for_state_dict(sd: dict, base: int | None = None) -> tuple[UpCunet, bool]:
@@ -282,8 +243,6 @@ def upscale_image(model: UpCunet, img: Any, pro: bool = False, alpha: float = 1.
                   tile_size: int = 128) -> Any:
     """uint8 HxWx3 (numpy) -> uint8 (scale*H)x(scale*W)x3 with the PyTorch reference."""
     import numpy as np
-
-    from acg2vec_lab.models.real_cugan import tiling
 
     x = torch.from_numpy(np.ascontiguousarray(to_network_range(np.asarray(img), pro))).permute(2, 0, 1)[None]
     y = tiling.torch_upscale(model, x, alpha=alpha, mode=tile, tile=tile_size)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from acg2vec_lab.io import atomic_path, write_json
-from acg2vec_lab.tagging.base import (
+from acg2vec_lab.tagging.categories import (
     CATEGORY_CHARACTER,
     CATEGORY_GENERAL,
     CATEGORY_RATING,
@@ -142,7 +142,7 @@ def prepare_images(paths: Sequence[Path], size: tuple[int, int], for_training: b
     """Decode once: AREA-fitted arrays for augmentation (uint8), or final evaluation inputs (float32)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from acg2vec_lab.tagging.preprocess import deepdanbooru_eval, fit_for_training
+    from acg2vec_lab.models.deepdanbooru.preprocess import deepdanbooru_eval, fit_for_training
 
     def one(p: Path) -> np.ndarray:
         img = _load(p)
@@ -160,7 +160,7 @@ class AugmentedBatches:
     def __new__(cls, *args: Any, **kwargs: Any):
         import keras
 
-        from acg2vec_lab.tagging.preprocess import augment, warp_to_canvas
+        from acg2vec_lab.models.deepdanbooru.preprocess import augment, warp_to_canvas
 
         class _Batches(keras.utils.PyDataset):
             def __init__(self, images, labels, size, cfg, steps=None, seed=0, epoch=0):
@@ -382,25 +382,16 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
     return TrainResult(model, data.tags, data.categories, ckpt, state, data, resumed_from, time.perf_counter() - t0)
 
 
-def load_trained_tagger_model(profile: str | None = None, checkpoint: str | os.PathLike | None = None,
-                              seed: int | None = None):
-    """``(model, tags, categories, checkpoint_dir)`` of a tagger trained by :func:`train_tagger`.
+def load_trained_tagger_model(profile: str | None = None, checkpoint: str | os.PathLike | None = None):
+    """``(model, tags, categories, checkpoint_dir)`` of the run folder ``checkpoint`` written by
+    :func:`train_tagger` (find a profile's run with ``models.get("deepdanbooru").find(profile)``).
 
-    ``checkpoint``: a run folder; default: the profile's finished run of ``seed`` (default: the
-    config's), found through the registry.
+    ``profile``: the model variant to build when the folder's state does not name one.
     """
-    if checkpoint is not None:
-        ckpt = Path(checkpoint)
-    else:
-        from acg2vec_lab import models
-
-        found = models.get("deepdanbooru").find(profile, seed)
-        if found is None:
-            raise FileNotFoundError(
-                f"no trained DeepDanbooru tagger for profile {profile or 'cpu'}; train one with "
-                "models.get('deepdanbooru').ensure_trained(profile) or train_tagger(profile) (notebook 02), "
-                "or pass --project-path")
-        ckpt = found.folder
+    if checkpoint is None:
+        raise ValueError("load_trained_tagger_model needs checkpoint= (a run folder); "
+                         "models.get('deepdanbooru').find(profile) gives the profile's run")
+    ckpt = Path(checkpoint)
     if not (ckpt / WEIGHTS_FILE).exists() or not (ckpt / TAGS_FILE).exists():
         raise FileNotFoundError(f"no trained DeepDanbooru tagger in {ckpt} (needs {WEIGHTS_FILE} and {TAGS_FILE})")
     tags, cats = load_tags_json(ckpt / TAGS_FILE)

@@ -1,0 +1,77 @@
+"""Tag categories and the ``tags.json`` beside a trained checkpoint: a leaf every module may import.
+
+Tag categories follow Danbooru's numbering, with one addition for the rating pseudo-tags:
+
+* ``0`` general, ``1`` artist, ``3`` copyright, ``4`` character, ``5`` meta (Danbooru's own codes,
+  :data:`DANBOORU_CATEGORY_NAMES`, the only ones its metadata carries);
+* ``9`` rating (``rating:safe`` / ``rating:general`` / ``rating:questionable`` / ...). DeepDanbooru's
+  ``categories.json`` calls this block "System"; it is one-of-k, so it is emitted as the arg-max and
+  never thresholded (see :mod:`acg2vec_lab.tagging.thresholds`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from acg2vec_lab.io import write_json
+
+CATEGORY_GENERAL = 0
+CATEGORY_ARTIST = 1
+CATEGORY_COPYRIGHT = 3
+CATEGORY_CHARACTER = 4
+CATEGORY_META = 5
+CATEGORY_RATING = 9
+DANBOORU_CATEGORY_NAMES = {0: "general", 1: "artist", 3: "copyright", 4: "character", 5: "meta"}
+CATEGORY_NAMES = {**DANBOORU_CATEGORY_NAMES, 9: "rating"}
+
+# DeepDanbooru block names (``categories.json``) and the spellings other taggers use -> codes
+_CODES_BY_NAME = {"general": CATEGORY_GENERAL, "character": CATEGORY_CHARACTER, "system": CATEGORY_RATING,
+                  "rating": CATEGORY_RATING, "copyright": CATEGORY_COPYRIGHT, "artist": CATEGORY_ARTIST,
+                  "meta": CATEGORY_META}
+
+
+def category_code(tag: str, name: str) -> int:
+    """The code of ``tag`` whose block or column says ``name`` (unknown names are general).
+
+    Tags starting with ``rating:`` are category 9 whatever block they sit in.
+    """
+    if tag.startswith("rating:"):
+        return CATEGORY_RATING
+    return _CODES_BY_NAME.get(str(name).lower(), CATEGORY_GENERAL)
+
+
+def categories_from_blocks(tags: Sequence[str], blocks: Sequence[dict[str, Any]]) -> list[int]:
+    """Per-tag categories from DeepDanbooru's ``categories.json`` (``[{"name", "start_index"}]``).
+
+    "General" -> 0, "Character" -> 4, "System" (the rating tags) -> 9.
+    """
+    names = ["general"] * len(tags)
+    ordered = sorted(blocks, key=lambda b: int(b["start_index"]))
+    for i, block in enumerate(ordered):
+        start = int(block["start_index"])
+        stop = int(ordered[i + 1]["start_index"]) if i + 1 < len(ordered) else len(tags)
+        for j in range(start, min(stop, len(tags))):
+            names[j] = str(block["name"])
+    return [category_code(t, n) for t, n in zip(tags, names)]
+
+
+def save_tags_json(path: str | os.PathLike, tags: Sequence[str], categories: Sequence[int]) -> Path:
+    """Write the ``tags.json`` that sits beside a trained checkpoint's ``model.weights.h5``."""
+    return write_json(path, {"tags": list(tags), "categories": [int(c) for c in categories],
+                             "category_codes": {str(k): v for k, v in CATEGORY_NAMES.items()}})
+
+
+def load_tags_json(path: str | os.PathLike) -> tuple[list[str], list[int]]:
+    """``(tags, categories)`` from a ``tags.json``; a malformed file is an error naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        tags, cats = list(data["tags"]), [int(c) for c in data["categories"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable tags.json ({type(e).__name__}: {e})") from e
+    if len(tags) != len(cats) or not all(isinstance(t, str) for t in tags):
+        raise ValueError(f"{path}: {len(tags)} tags but {len(cats)} categories, or a tag that is not a string")
+    return tags, cats
