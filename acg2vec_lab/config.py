@@ -72,12 +72,20 @@ def _import_schema(spec: str, path: Path) -> type:
     return cls
 
 
+# fields that were spelled differently per model before the schemas were unified (issue 14)
+RENAMED = {"max_train_images": "max_train", "max_eval_images": "max_eval", "train_limit": "max_train",
+           "eval_limit": "max_eval", "train_pairs": "max_train"}
+
+
 def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
     """Build dataclass ``cls`` from ``values``, rejecting unknown keys and recursing into nested dataclasses."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected an object for {cls.__name__}, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
+    renamed = {k: RENAMED[k] for k in unknown if RENAMED.get(k) in fields}
+    if renamed:
+        raise ConfigError(f"{where}: key(s) renamed, spell them {renamed} (one name for one idea across configs)")
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed: {sorted(fields)}")
     hints = typing.get_type_hints(cls)

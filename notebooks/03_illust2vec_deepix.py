@@ -89,8 +89,8 @@ cuts
 
 # %%
 ds = synthetic_dataset(PROFILE)
-train_posts = ds.split("train")[: cfg.max_train_images]
-test_posts = ds.split("test")[: cfg.max_eval_images]
+train_posts = ds.split("train")[: cfg.max_train]
+test_posts = ds.split("test")[: cfg.max_eval]
 x_train = np.stack(prepare_images([ds.image_path(p) for p in train_posts], size, False))
 x_test = np.stack(prepare_images([ds.image_path(p) for p in test_posts], size, False))
 two_out = build_illust2vec(tagger, cut="activation_96", l2_normalize=True)

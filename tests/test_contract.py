@@ -20,18 +20,18 @@ from acg2vec_lab.train.run import Run, RunMismatch
 
 # Tiny configs: 1-2 optimiser steps on a handful of images; ``change`` is a config edit for the refusal check.
 TINY = {
-    "deepdanbooru": dict(variant="tiny", overrides=dict(epochs=1, steps_per_epoch=1, batch_size=4, max_train_images=8,
-                                                       max_eval_images=4, minimum_tag_count=1, max_tags=8, workers=1,
+    "deepdanbooru": dict(variant="tiny", overrides=dict(epochs=1, steps_per_epoch=1, batch_size=4, max_train=8,
+                                                       max_eval=4, minimum_tag_count=1, max_tags=8, workers=1,
                                                        bn_check=False), change=dict(learning_rate=0.01)),
-    "deepix": dict(variant="tiny", overrides=dict(epochs=1, steps_per_epoch=1, batch_size=4, max_train_images=8,
+    "deepix": dict(variant="tiny", overrides=dict(epochs=1, steps_per_epoch=1, batch_size=4, max_train=8,
                                                  stack_filters=4, stack_blocks=1), change=dict(head_lr=0.5)),
     "pix2score": dict(variant="tiny", overrides=dict(epochs=1, batch_size=8, max_train=8, recalibrate_bn=False),
                       change=dict(lr=0.01)),
     "joytag": dict(variant="tiny", overrides=dict(epochs=1, batch_size=8, max_train=8, n_tags=8), change=dict(lr=0.01)),
-    "dclip": dict(variant="tiny", overrides=dict(steps=1, batch_size=4, train_limit=6, eval_limit=4, checkpoint_every=1),
+    "dclip": dict(variant="tiny", overrides=dict(steps=1, batch_size=4, max_train=6, max_eval=4, checkpoint_every=1),
                   change=dict(lr=0.01)),
     "acgvoc2vec": dict(variant="tiny", overrides=dict(architecture="e5", max_seq_length=16, batch_size=4, max_steps=1,
-                                                     train_pairs=0, checkpoint_every=1, keep_checkpoints=1, lr=5e-3),
+                                                     max_train=None, checkpoint_every=1, keep_checkpoints=1, lr=5e-3),
                        change=dict(lr=0.01)),
 }
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz") + ["attack", "titan"]
@@ -239,3 +239,15 @@ def test_taggers_and_embedders_come_from_the_registry(tmp_path, monkeypatch):
         load_tagger("joytag", "smoke")
     with pytest.raises(ValueError, match="unknown tagger 'dclip'; choose deepdanbooru, joytag"):
         load_tagger("dclip", "smoke")
+
+
+def test_config_fields_are_spelled_one_way():
+    """Every schema caps its data with ``max_train`` / ``max_eval``; an old spelling says what it became."""
+    from acg2vec_lab.config import RENAMED, ConfigError, load_config
+
+    for name in models.names(trainable=True):
+        fields = {f.name for f in dataclasses.fields(models.get(name).schema)}
+        assert not fields & set(RENAMED), (name, fields & set(RENAMED))
+        assert "max_train" in fields, (name, sorted(fields))
+    with pytest.raises(ConfigError, match=r"renamed.*'train_limit': 'max_train'"):
+        load_config("dclip", variant="tiny", train_limit=3)

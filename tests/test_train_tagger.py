@@ -50,7 +50,7 @@ def test_train_checkpoint_and_resume(tmp_path):
     from acg2vec_lab.tagging.categories import load_tags_json
 
     cfg = dataclasses.replace(load_config("deepdanbooru_train", "smoke"), epochs=2, steps_per_epoch=2,
-                              max_train_images=48, max_eval_images=16)
+                              max_train=48, max_eval=16)
     ds = synthetic_dataset("smoke")
     r1 = train_tagger(cfg=cfg, dataset=ds, checkpoint=tmp_path, epochs=1)
     assert r1.state["epochs_done"] == 1 and r1.resumed_from_epoch == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from acg2vec_lab.commands._util import add_allow_untrained, add_command
+from acg2vec_lab.retrieval.metrics import l2_normalize
 
 IMAGE_EXAMPLES = """  acg2vec-lab embed-image --model efficientnet_lite0 a.png b.jpg     # real ImageNet weights
   acg2vec-lab embed-image --model efficientnet_lite0 art/*.png --out vecs.npy
@@ -37,6 +38,8 @@ def _run(args, modality: str) -> int:
         raise CLIError("nothing to embed")
     emb = embs[args.model]
     label = untrained_label(refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained))
+    if modality == "image" and args.out:
+        return _embed_images_to_file(args, emb, label)
     inputs, names, skipped = list(args.inputs), list(args.inputs), []
     if modality == "image":
         from acg2vec_lab.data.images import ImageLoadError, load_image
@@ -52,7 +55,7 @@ def _run(args, modality: str) -> int:
             raise CLIError(f"no readable image among the {len(args.inputs)} given: {skipped}")
     vecs = np.asarray(emb.encode(inputs), dtype=np.float32)
     if args.normalize:
-        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        vecs = l2_normalize(vecs)
     if args.out:
         from acg2vec_lab.io import atomic_path
 
@@ -67,6 +70,57 @@ def _run(args, modality: str) -> int:
     return 0
 
 
+def _embed_images_to_file(args, emb, label) -> int:
+    """``embed-image --out``: batches of ``--batch`` images, each kept until the ``.npy`` is written.
+
+    A run killed half-way keeps its finished batches in ``.<out>.resume/`` (see
+    :mod:`acg2vec_lab.commands._resume`); the rerun embeds only the images after them and says how
+    many it took over (``resumed``) and how many it embedded itself (``embedded``).
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from acg2vec_lab.commands._resume import EmbedCheckpoint, inputs_digest
+    from acg2vec_lab.commands._util import CLIError, print_json
+    from acg2vec_lab.data.images import ImageLoadError, load_image
+    from acg2vec_lab.io import atomic_path, remove_stale_parts
+
+    out = Path(args.out)
+    if args.batch < 1:
+        raise CLIError(f"--batch must be at least 1, got {args.batch}")
+    remove_stale_parts(out.parent, {out.name})  # the part file of a killed earlier run
+    ck = EmbedCheckpoint(out, {"command": "embed-image", "model": emb.name, "weights": emb.weights,
+                               "inputs": inputs_digest(args.inputs), "n": len(args.inputs),
+                               "batch": args.batch}).open()
+    todo = list(args.inputs)[ck.consumed:]
+    for start in range(0, len(todo), args.batch):
+        chunk = todo[start:start + args.batch]
+        images, names, skipped = [], [], []
+        for path in chunk:
+            try:
+                images.append(load_image(path))
+                names.append(path)
+            except (ImageLoadError, OSError) as exc:
+                skipped.append({"path": path, "error": str(exc)})
+        vecs = np.asarray(emb.encode(images), dtype=np.float32) if images else np.zeros((0, emb.dim), np.float32)
+        ck.add(names, vecs, skipped, len(chunk))
+    names, vecs, skipped = ck.result(emb.dim)
+    if not names:
+        ck.finish()
+        raise CLIError(f"no readable image among the {len(args.inputs)} given: {skipped}")
+    if args.normalize:
+        vecs = l2_normalize(vecs)
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, vecs)
+    ck.finish()
+    print_json({"model": emb.name, "weights": emb.weights, **label, "dim": emb.dim, "n": len(vecs), "out": args.out,
+                "inputs": names, "skipped": skipped, "resumed": ck.resumed,
+                "embedded": len(args.inputs) - ck.resumed})
+    return 0
+
+
 def _add(sub, name: str, modality: str, examples: str, what: str) -> None:
     p = add_command(sub, name, f"Embed {what} with a registered embedder; print JSON vectors or write .npy.",
                     examples, lambda args: _run(args, modality))
@@ -74,6 +128,9 @@ def _add(sub, name: str, modality: str, examples: str, what: str) -> None:
     p.add_argument("--model", help="embedder name (see --list)")
     p.add_argument("--out", help="write an (N, dim) float32 .npy instead of printing vectors")
     p.add_argument("--normalize", action="store_true", help="L2-normalise the vectors")
+    if modality == "image":
+        p.add_argument("--batch", type=int, default=32,
+                       help="images per encode call; with --out each finished batch is kept, so a killed run resumes")
     p.add_argument("--list", action="store_true", help=f"list the {modality} embedders and their weights")
     p.add_argument("--profile", help="smoke | cpu | full (default $ACG2VEC_PROFILE or cpu)")
     add_allow_untrained(p)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from acg2vec_lab.embedders import Embedder
+from acg2vec_lab.retrieval.metrics import l2_normalize
 
 
 def _text_encoder(load: Any, prefix: str, state: dict[str, Any]) -> Any:
@@ -18,7 +19,7 @@ def _text_encoder(load: Any, prefix: str, state: dict[str, Any]) -> Any:
             return np.zeros((0, state["model"].get_embedding_dimension()), np.float32)
         v = state["model"].encode([prefix + str(t) for t in texts], batch_size=64, prompt="",
                                   convert_to_numpy=True, show_progress_bar=False)
-        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return l2_normalize(v)
 
     return encode
 

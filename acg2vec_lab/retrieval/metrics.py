@@ -25,6 +25,15 @@ import numpy as np
 
 
 # -- relevance ------------------------------------------------------------------------------------
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32; a zero row stays zero (norms floored at 1e-12).
+
+    The one normalisation of the package: embedders, evaluators, indexes and ``embed-*`` use it.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 def relevance_identity(query_labels: Sequence[Any], gallery_labels: Sequence[Any]) -> np.ndarray:
     """``(nq, n)`` bool: same label. ``None`` (or NaN) labels are never relevant to anything."""
     q = list(query_labels)

@@ -24,7 +24,7 @@ class TaggerTrainConfig:
         augment: apply the augmentation (off = evaluation preprocessing for training too).
         minimum_tag_count: tags with fewer training posts are dropped from the vocabulary.
         max_tags: keep at most this many general+character tags (most frequent); None = all.
-        max_train_images / max_eval_images: caps on the splits (None = all).
+        max_train / max_eval: caps on the splits (None = all).
         steps_per_epoch: cap on batches per epoch (smoke runs); None = the whole split.
         mixed_precision: ``mixed_float16`` policy (GPU only; the NaN guard matters most here).
         bn_check: check BatchNorm moving statistics after every epoch and repair corruption.
@@ -46,8 +46,8 @@ class TaggerTrainConfig:
     augment: bool = True
     minimum_tag_count: int = 20
     max_tags: int | None = None
-    max_train_images: int | None = None
-    max_eval_images: int | None = None
+    max_train: int | None = None
+    max_eval: int | None = None
     steps_per_epoch: int | None = None
     mixed_precision: bool = False
     bn_check: bool = True

@@ -26,7 +26,7 @@ class AcgVoc2VecConfig:
         scale: MNRL similarity scale (library default 20).
         freeze_word_embeddings: keep the 96 M-parameter embedding table fixed (CPU budget only).
         kinds / kind_mix: pair kinds used, and their share of the training sample.
-        train_pairs: number of training pairs sampled (0 = every pair of the train split).
+        max_train: cap on the training pairs, sampled (None = every pair of the train split).
         checkpoint_every: steps between checkpoints (and one at the end); ``keep_checkpoints`` kept.
         eval_anime: cap on held-out anime per evaluation (0 = all of the test split).
         eval_batch_size: encoding batch size in evaluation.
@@ -49,7 +49,7 @@ class AcgVoc2VecConfig:
     freeze_word_embeddings: bool = False
     kinds: tuple = KINDS
     kind_mix: tuple = (0.4, 0.2, 0.25, 0.15)
-    train_pairs: int = 0
+    max_train: int | None = None
     checkpoint_every: int = 6000
     keep_checkpoints: int = 10
     eval_anime: int = 0

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from acg2vec_lab.retrieval.metrics import l2_normalize
+
 TITLE_LANGS = ("ja", "zh-Hans", "zh-Hant", "en")
 DIRECTIONS = (("ja", "zh-Hans"), ("zh-Hans", "ja"), ("en", "ja"), ("ja", "en"), ("zh-Hant", "zh-Hans"),
               ("zh-Hans", "zh-Hant"), ("en", "zh-Hans"))
@@ -36,7 +38,7 @@ def make_encoder(model: Any, prefix: str = "", batch_size: int = 64) -> Encoder:
     def encode(texts: Sequence[str]) -> np.ndarray:
         v = model.encode([prefix + t for t in texts], batch_size=batch_size, convert_to_numpy=True, prompt="",
                          show_progress_bar=False).astype(np.float32)
-        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return l2_normalize(v)
 
     return encode
 

@@ -53,15 +53,15 @@ def prefix_for(cfg: AcgVoc2VecConfig) -> str:
 
 def sample_pairs(pairs: pd.DataFrame, cfg: AcgVoc2VecConfig, split: str = "train") -> pd.DataFrame:
     """The training sample: pairs of ``split`` of the configured kinds, mixed by ``kind_mix``
-    (all pairs when ``train_pairs`` is 0), shuffled with the config's seed."""
+    (all pairs when ``max_train`` is None), shuffled with the config's seed."""
     df = pairs[(pairs["split"] == split) & pairs["kind"].isin(cfg.kinds)]
     df = df[(df["text_a"].str.strip() != "") & (df["text_b"].str.strip() != "")]
     rng = np.random.default_rng(cfg.seed)
-    if cfg.train_pairs:
+    if cfg.max_train:
         parts = []
         for kind, share in zip(cfg.kinds, cfg.kind_mix):
             sub = df[df["kind"] == kind]
-            n = min(len(sub), int(round(cfg.train_pairs * share)))
+            n = min(len(sub), int(round(cfg.max_train * share)))
             parts.append(sub.iloc[rng.choice(len(sub), n, replace=False)])
         df = pd.concat(parts)
     return df.iloc[rng.permutation(len(df))].reset_index(drop=True)

@@ -28,7 +28,7 @@ class DclipConfig:
             images; a step count is what a CPU budget can state).
         checkpoint_every: steps between checkpoints (also written at the end).
         amp: mixed precision on CUDA (the original trained fp16 weights with an fp32 optimiser step).
-        train_limit / eval_limit: caps on the number of train / test posts used (0 = all).
+        max_train / max_eval: caps on the number of train / test posts used (None = all).
         zero_shot_min_count: tags that occur at least this often in the train split are the
             zero-shot label set.
         compare_e5_text: the notebook also trains the e5-initialised variant and compares.
@@ -51,8 +51,8 @@ class DclipConfig:
     steps: int = 1000
     checkpoint_every: int = 500
     amp: bool = False
-    train_limit: int = 0
-    eval_limit: int = 0
+    max_train: int | None = None
+    max_eval: int | None = None
     zero_shot_min_count: int = 3
     compare_e5_text: bool = True
     e5_steps: int = 100

@@ -71,11 +71,11 @@ def zero_shot_labels(train_posts: Sequence[Any], test_posts: Sequence[Any], min_
 
 
 def macro_ap(y: np.ndarray, scores: np.ndarray) -> float:
-    """Mean average precision over the columns that have at least one positive."""
-    from sklearn.metrics import average_precision_score
+    """Mean average precision over the columns that have at least one positive: the package's one AP
+    (:func:`acg2vec_lab.tagging.metrics.mean_average_precision`, ties grouped as scikit-learn does)."""
+    from acg2vec_lab.tagging.metrics import mean_average_precision
 
-    cols = [j for j in range(y.shape[1]) if y[:, j].any()]
-    return float(np.mean([average_precision_score(y[:, j], scores[:, j]) for j in cols])) if cols else float("nan")
+    return mean_average_precision(y, scores)
 
 
 def zero_shot(img: np.ndarray, tag_vecs: np.ndarray, y: np.ndarray, freq: np.ndarray, k: int = 5) -> dict[str, float]:

@@ -24,10 +24,10 @@ def prepare_data(cfg: DclipConfig, dataset: Any) -> dict[str, Any]:
 
     train_posts = dataset.split("train")
     test_posts = dataset.split("test")
-    if cfg.train_limit:
-        train_posts = train_posts[:cfg.train_limit]
-    if cfg.eval_limit:
-        test_posts = test_posts[:cfg.eval_limit]
+    if cfg.max_train:
+        train_posts = train_posts[:cfg.max_train]
+    if cfg.max_eval:
+        test_posts = test_posts[:cfg.max_eval]
     tf = open_clip.image_transform(image_size(cfg), is_train=False, mean=M.CLIP_MEAN, std=M.CLIP_STD)
     pair_image, captions = T.caption_pairs(train_posts, cfg.caption_version)
     keep = [i for i, p in enumerate(test_posts) if EV.eval_captions([p], cfg.caption_version)[0].strip()]

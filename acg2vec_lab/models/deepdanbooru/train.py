@@ -217,9 +217,9 @@ def tagger_data(dataset: Any, cfg: Any) -> TaggerData:
     def cap(posts, n):
         return list(posts)[:n] if n else list(posts)
 
-    train = cap(dataset.split("train"), cfg.max_train_images)
-    val = cap(dataset.split("val"), cfg.max_eval_images)
-    test = cap(dataset.split("test"), cfg.max_eval_images)
+    train = cap(dataset.split("train"), cfg.max_train)
+    val = cap(dataset.split("val"), cfg.max_eval)
+    test = cap(dataset.split("test"), cfg.max_eval)
     tags, cats = build_vocabulary(train, cfg.minimum_tag_count, cfg.max_tags)
     paths = lambda ps: [Path(dataset.image_path(p)) for p in ps]  # noqa: E731
     return TaggerData(tags, cats, paths(train), multi_hot(train, tags), paths(val), multi_hot(val, tags),

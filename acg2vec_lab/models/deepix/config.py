@@ -16,7 +16,7 @@ class DeepixConfig:
         trunk_lr / head_lr: learning rates of the two parameter groups (README: 1e-5 / 1e-2).
         trunk_optimizer / head_optimizer: ``sgd`` (momentum 0.9, Nesterov) or ``adamw`` (wd 1e-4);
             deepix_v2 used SGD for the trunk and AdamW for the heads.
-        epochs, batch_size, max_train_images, max_eval_images, steps_per_epoch: the training run.
+        epochs, batch_size, max_train, max_eval, steps_per_epoch: the training run.
         l2_normalize: L2-normalise the re-extracted illust2vec embedding for retrieval.
         seed: init / shuffling seed.
     """
@@ -31,8 +31,8 @@ class DeepixConfig:
     head_optimizer: str = "adamw"
     epochs: int = 3
     batch_size: int = 16
-    max_train_images: int | None = None
-    max_eval_images: int | None = None
+    max_train: int | None = None
+    max_eval: int | None = None
     steps_per_epoch: int | None = None
     l2_normalize: bool = True
     seed: int = 0

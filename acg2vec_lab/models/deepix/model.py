@@ -183,7 +183,7 @@ class DeepixData:
         from acg2vec_lab.train.run import dataset_fingerprint
 
         tagger = load_trained_tagger_model(checkpoint=base_run.folder)[0]
-        posts = dataset.split("train")[: cfg.max_train_images]
+        posts = dataset.split("train")[: cfg.max_train]
         size = tuple(tagger.input_shape[1:3])
         x = np.stack(prepare_images([dataset.image_path(p) for p in posts], size, False))
         return cls(x, pixiv_targets(posts), base_run.folder, f"{dataset_fingerprint(dataset)}+base:{base_run.id}")
@@ -250,5 +250,5 @@ def trunk_embeddings(trunk: Any, x: np.ndarray, l2_normalize: bool = True, batch
         out.append(f.mean(axis=(1, 2)))
     e = np.concatenate(out).astype(np.float32)
     if l2_normalize:
-        e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        e = l2_normalize(e)
     return e

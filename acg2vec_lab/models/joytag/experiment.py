@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from acg2vec_lab.retrieval.metrics import l2_normalize
+
 
 def evaluate_probs(y: np.ndarray, probs: np.ndarray, threshold: float) -> dict[str, float]:
     """F1 at ``threshold``, the P=R point and mAP, all from :mod:`acg2vec_lab.tagging.metrics`."""
@@ -53,7 +55,7 @@ def character_retrieval(embed: Any, dataset: Any, posts: Sequence[Any]) -> dict[
 
     chars = [tuple(sorted(p.tag_names(4))) for p in posts]
     v = embed([dataset.load_image(p) for p in posts])
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = l2_normalize(v)
     scores = v @ v.T
     rel = np.array([[bool(set(a) & set(b)) for b in chars] for a in chars], dtype=np.int64)
     eye = np.eye(len(posts), dtype=bool)
@@ -103,7 +105,7 @@ def training_budgets(profile: str, dataset: Any) -> Any:
     n_train = len(dataset.split("train"))
     jt, dd = load_config("joytag", profile), load_config("deepdanbooru_train", profile)
     jt_images = min(jt.max_train or n_train, n_train)
-    dd_images = min(dd.max_train_images or n_train, n_train)
+    dd_images = min(dd.max_train or n_train, n_train)
     dd_per_epoch = min(dd_images, dd.steps_per_epoch * dd.batch_size) if dd.steps_per_epoch else dd_images
     rows = [{"model": "joytag", "train_images": jt_images, "epochs": jt.epochs, "images_per_epoch": jt_images,
              "image_presentations": jt_images * jt.epochs, "input_px": jt.image_size},
