@@ -33,6 +33,7 @@ from acg2vec_lab.data.labels import (
     VIEW_EDGES,
     to_bins,
 )
+from acg2vec_lab.retrieval import metrics as retrieval_metrics
 
 HEADS = {"bookmark": N_BOOKMARK_BINS, "view": N_VIEW_BINS, "sanity": N_SANITY_BINS}
 BN_EPS_V2 = 1.001e-5
@@ -140,7 +141,9 @@ class DifferentialTrainer:
         """Shuffled mini-batch training; stops (and says so) on a non-finite loss."""
         history: list[dict[str, Any]] = []
         n = len(x)
-        for epoch in range(epochs):
+        from acg2vec_lab import progress
+
+        for epoch in progress.bar(range(epochs), desc="deepix train", unit="epoch"):
             t0 = time.perf_counter()
             order = np.random.default_rng((seed, epoch)).permutation(n)
             nb = int(np.ceil(n / batch_size))
@@ -250,5 +253,5 @@ def trunk_embeddings(trunk: Any, x: np.ndarray, l2_normalize: bool = True, batch
         out.append(f.mean(axis=(1, 2)))
     e = np.concatenate(out).astype(np.float32)
     if l2_normalize:
-        e = l2_normalize(e)
+        e = retrieval_metrics.l2_normalize(e)
     return e
