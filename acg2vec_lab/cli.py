@@ -38,8 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from acg2vec_lab import device, progress
+
     try:
+        if getattr(args, "no_progress", False):
+            progress.set_enabled(False)
+        if hasattr(args, "device"):
+            device.request(args.device)  # before any framework import: "cpu" hides the GPUs
         return int(args.func(args) or 0)
+    except device.DeviceError as exc:
+        print(f"acg2vec-lab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except CLIError as exc:
         print(f"acg2vec-lab {args.command}: error: {exc}", file=sys.stderr)
         return 2

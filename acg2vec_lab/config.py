@@ -8,18 +8,22 @@ One switch, the profile, picks every model's variant, in one place (:data:`PROFI
 
 A config file lives at ``acg2vec_lab/configs/<model>/<variant>.json`` and names its schema, a
 dataclass, as ``"schema": "module.path:ClassName"``. Unknown keys are rejected, so a typo in a JSON
-file fails loudly instead of silently falling back to a default.
+file fails loudly instead of silently falling back to a default. Any fault of a config file (not
+UTF-8, not JSON, not an object, a schema outside this package, a value its dataclass refuses) is a
+:class:`ConfigError` naming the file (and the line for JSON syntax); :func:`load_config_file` reads
+one file from anywhere.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
+import sys
 import typing
 from pathlib import Path
 from typing import Any
 
+from acg2vec_lab.io_safety import read_json_file
 from acg2vec_lab.paths import CONFIGS_DIR
 
 PROFILES = ("smoke", "cpu", "full")
@@ -61,8 +65,23 @@ def config_path(model: str, variant: str) -> Path:
     return path
 
 
-def _import_schema(spec: str, path: Path) -> type:
+SCHEMA_PACKAGE = "acg2vec_lab"
+
+
+def _import_schema(spec: Any, path: Path) -> type:
+    """The dataclass a config names. Only this package's modules are imported for it (a module
+    elsewhere must already be imported, e.g. a test's): a config file cannot import, and so run,
+    arbitrary code."""
+    if not isinstance(spec, str):
+        raise ConfigError(f"{path}: \"schema\" must be a string \"module.path:ClassName\", got {spec!r:.80}")
     module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name or not class_name.isidentifier() \
+            or not all(part.isidentifier() for part in module_name.split(".")):
+        raise ConfigError(f"{path}: schema {spec!r:.80} is not \"module.path:ClassName\"")
+    ours = module_name == SCHEMA_PACKAGE or module_name.startswith(SCHEMA_PACKAGE + ".")
+    if not ours and module_name not in sys.modules:
+        raise ConfigError(f"{path}: schema {spec!r:.80} is outside {SCHEMA_PACKAGE} (only this package's "
+                          "dataclasses are config schemas; a config file must not import other modules)")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
@@ -99,8 +118,11 @@ def from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
         kwargs[name] = value
     try:
         return cls(**kwargs)
-    except TypeError as exc:  # a required field is missing
-        raise ConfigError(f"{where}: {exc}") from exc
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError) as exc:
+        # a required field is missing, or the schema's own checks refuse a value
+        raise ConfigError(f"{where}: {cls.__name__} refuses these values ({type(exc).__name__}: {exc})") from exc
 
 
 def load_config(model: str, profile: str | None = None, *, variant: str | None = None, **overrides: Any) -> Any:
@@ -113,11 +135,14 @@ def load_config(model: str, profile: str | None = None, *, variant: str | None =
         **overrides: field values replacing those from the file (checked like the file's keys).
     """
     variant = variant or variant_for(profile)
-    path = config_path(model, variant)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    return load_config_file(config_path(model, variant), **overrides)
+
+
+def load_config_file(path: str | os.PathLike, **overrides: Any) -> Any:
+    """Load one config JSON file (anywhere) into the schema dataclass it names; every fault of the
+    file is a :class:`ConfigError` naming it (see the module doc)."""
+    path = Path(path)
+    raw = read_json_file(path, ConfigError, "config", expect=dict)
     spec = raw.pop("schema", None)
     raw.pop("comment", None)  # free-text documentation inside the JSON file
     if not spec:

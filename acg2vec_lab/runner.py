@@ -21,7 +21,9 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from acg2vec_lab import progress
 from acg2vec_lab.config import ConfigError, check_profile
 from acg2vec_lab.io import write_json, write_text
 from acg2vec_lab.paths import NOTEBOOKS_DIR, runs_dir
@@ -97,6 +99,34 @@ def first_error(nb_path: Path) -> tuple[int | None, str | None, str | None]:
     return None, None, None
 
 
+_CELL_RE = re.compile(rb"Executing Cell (\d+)")
+
+
+def _n_cells(path: Path) -> int | None:
+    """Cells papermill will execute: the notebook's cells plus the injected parameters cell."""
+    try:
+        return len(json.loads(path.read_text(encoding="utf-8")).get("cells", [])) + 1
+    except (OSError, ValueError):
+        return None
+
+
+def _follow_cells(log: Path, pos: int, bar: Any) -> int:
+    """Move ``bar`` to the last ``Executing Cell N`` papermill logged after byte ``pos``; the new position."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(pos)
+            chunk = f.read()
+    except OSError:
+        return pos
+    chunk = chunk[: chunk.rfind(b"\n") + 1]  # whole lines only; the rest is read next time
+    hits = _CELL_RE.findall(chunk)
+    if hits:
+        cell = int(hits[-1])
+        bar.update(cell - bar.n)
+        bar.set_postfix_str(f"cell {cell}", refresh=True)
+    return pos + len(chunk)
+
+
 def run_notebook(
     path: Path, profile: str, run: Path, timeout: int | None = None, kernel: str = KERNEL_NAME,
     parameters: dict | None = None,
@@ -117,15 +147,21 @@ def run_notebook(
     env = dict(os.environ, ACG2VEC_RUN_DIR=str(run), ACG2VEC_NOTEBOOK=path.stem, ACG2VEC_PROFILE=profile,
                MPLBACKEND="module://matplotlib_inline.backend_inline", PYDEVD_DISABLE_FILE_VALIDATION="1")
     start = time.monotonic()
+    bar = progress.bar(total=_n_cells(path), desc=path.stem, unit="cell", leave=False)
     with open(log, "w", encoding="utf-8") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            code = proc.wait(timeout=timeout or None)
-            status = "ok" if code == 0 else "failed"
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the kernel is in the same session: kill it too
-            proc.wait()
-            status = "timeout"
+        pos, code = 0, None
+        while code is None:  # papermill logs "Executing Cell N" per cell: the bar follows the log
+            try:
+                code = proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                if timeout and time.monotonic() - start > timeout:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the kernel is in the same session: kill it too
+                    proc.wait()
+                    break
+            pos = _follow_cells(log, pos, bar)
+        status = "timeout" if code is None else "ok" if code == 0 else "failed"
+    bar.close()
     seconds = time.monotonic() - start
     result = NotebookResult(path.stem, status, seconds, str(out))
     if status != "ok":

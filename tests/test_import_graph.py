@@ -22,7 +22,7 @@ import acg2vec_lab
 
 PKG = Path(acg2vec_lab.__file__).parent
 HEAVY = ("tensorflow", "keras", "tf_keras", "torch", "torchvision", "open_clip", "sentence_transformers",
-         "faiss", "umap")
+         "faiss", "umap", "onnx", "onnxruntime")
 # modules whose classes subclass a framework's (nn.Module, keras.Layer ...): they import it at top
 FRAMEWORK_MODULES = {
     "acg2vec_lab.models.real_cugan.torch_model",

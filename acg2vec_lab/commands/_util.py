@@ -50,6 +50,39 @@ def add_allow_untrained(parser: argparse.ArgumentParser) -> None:
                              "untrained. Without it such a model is refused with how to train one")
 
 
+def add_runtime_options(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    """``--no-progress`` (every command) and ``--device`` (commands that run a model).
+
+    :func:`acg2vec_lab.cli.main` applies both before the command runs: progress bars off
+    (:mod:`acg2vec_lab.progress`), the device request recorded (:mod:`acg2vec_lab.device`).
+    """
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (also $ACG2VEC_PROGRESS=0); the JSON output is the same")
+    if device:
+        parser.add_argument("--device", default=None, metavar="DEVICE",
+                            help="auto | cpu | cuda | cuda:N (default $ACG2VEC_DEVICE or auto: the GPU when "
+                                 "the model's framework sees one). Asking for a GPU that is not there is an "
+                                 "error, never a silent fallback to the CPU")
+
+
+def place(obj: Any, framework: str, what: str, precision: str = "float32") -> dict[str, Any]:
+    """Resolve the device for ``framework``, move ``obj`` there (its ``.to(device)``, when it has one),
+    print ``<what>: device ... (framework, precision)`` on stderr; returns the dict for the JSON output."""
+    from acg2vec_lab import device as _device
+
+    if framework == "onnxruntime" and getattr(obj, "providers", None):  # chosen (and checked) when loaded
+        first = obj.providers[0]
+        name = first[0] if isinstance(first, (tuple, list)) else str(first)
+        return _device.announce(framework, "cuda" if name.startswith("CUDA") else "cpu", precision, what)
+    try:
+        dev = _device.resolve(framework)
+    except _device.DeviceError as exc:
+        raise CLIError(str(exc)) from exc
+    if hasattr(obj, "to") and framework in ("torch", "tensorflow"):
+        obj.to(dev)
+    return _device.announce(framework, dev, precision, what)
+
+
 def is_untrained(weights: str | None) -> bool:
     """True when a weights label says random initialisation (``"random init ..."``)."""
     return bool(weights) and str(weights).startswith("random init")

@@ -1,7 +1,7 @@
 """``acg2vec-lab embed-image`` / ``embed-text``: inputs -> vectors with any registered embedder, as JSON or .npy."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_allow_untrained, add_command
+from acg2vec_lab.commands._util import add_allow_untrained, add_command, add_runtime_options
 from acg2vec_lab.retrieval.metrics import l2_normalize
 
 IMAGE_EXAMPLES = """  acg2vec-lab embed-image --model efficientnet_lite0 a.png b.jpg     # real ImageNet weights
@@ -38,6 +38,9 @@ def _run(args, modality: str) -> int:
         raise CLIError("nothing to embed")
     emb = embs[args.model]
     label = untrained_label(refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained))
+    from acg2vec_lab.commands._util import place
+
+    label["device"] = place(None, emb.framework, f"{args.command} {emb.name}")  # the embedder places its model
     if modality == "image" and args.out:
         return _embed_images_to_file(args, emb, label)
     inputs, names, skipped = list(args.inputs), list(args.inputs), []
@@ -94,7 +97,9 @@ def _embed_images_to_file(args, emb, label) -> int:
                                "inputs": inputs_digest(args.inputs), "n": len(args.inputs),
                                "batch": args.batch}).open()
     todo = list(args.inputs)[ck.consumed:]
-    for start in range(0, len(todo), args.batch):
+    from acg2vec_lab import progress
+
+    for start in progress.bar(range(0, len(todo), args.batch), desc=f"embed {emb.name}", unit="batch"):
         chunk = todo[start:start + args.batch]
         images, names, skipped = [], [], []
         for path in chunk:
@@ -133,6 +138,7 @@ def _add(sub, name: str, modality: str, examples: str, what: str) -> None:
                        help="images per encode call; with --out each finished batch is kept, so a killed run resumes")
     p.add_argument("--list", action="store_true", help=f"list the {modality} embedders and their weights")
     p.add_argument("--profile", help="smoke | cpu | full (default $ACG2VEC_PROFILE or cpu)")
+    add_runtime_options(p)
     add_allow_untrained(p)
 
 

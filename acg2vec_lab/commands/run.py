@@ -1,7 +1,7 @@
 """``acg2vec-lab run``: execute the ordered notebooks (the main job)."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_command
+from acg2vec_lab.commands._util import add_command, add_runtime_options
 
 EXAMPLES = """  acg2vec-lab run                      # every notebook, cpu profile, into runs/<timestamp>/
   acg2vec-lab run --profile smoke      # tiny replicas (what CI runs)
@@ -34,3 +34,4 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=int, help="seconds per notebook (default: by profile)")
     p.add_argument("--no-html", action="store_true", help="skip the HTML rendering of executed notebooks")
     p.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    add_runtime_options(p)  # --device reaches the notebooks as $ACG2VEC_DEVICE

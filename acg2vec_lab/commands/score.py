@@ -1,7 +1,7 @@
 """``acg2vec-lab score``: Pix2Score bookmark / view / sanity predictions for images, as the original API returned them."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_allow_untrained, add_command
+from acg2vec_lab.commands._util import add_allow_untrained, add_command, add_runtime_options
 
 EXAMPLES = """  acg2vec-lab run --only 04 --profile cpu        # first: notebook 04 trains the cpu checkpoint (SYNTHETIC data)
   acg2vec-lab score art.png                      # {bookmarkPredict, viewPredict, sanityPredict} + arg-max bins
@@ -38,18 +38,23 @@ def _main(args) -> int:
         except ImageLoadError as exc:
             raise CLIError(str(exc)) from exc
     import acg2vec_lab  # noqa: F401  (environment defaults before tensorflow)
+    from acg2vec_lab.commands._util import place
     from acg2vec_lab.models.pix2score.api import load_for_scoring
     from acg2vec_lab.models.pix2score.serving import predict_b64
 
     model, weights = load_for_scoring(profile)
     label = untrained_label(refuse_untrained("pix2score", weights, profile, args.allow_untrained))
-    probs = predict_b64(model, encoded)
+    ran_on = place(None, "tensorflow", "score pix2score")
+    import tensorflow as tf
+
+    with tf.device(ran_on["device"]):
+        probs = predict_b64(model, encoded)
     results = [{"image": str(p), **to_api(probs, i)} for i, p in enumerate(args.images)]
     if args.compact:
         for r in results:
-            print(json.dumps({**r, "weights": weights, **label}, ensure_ascii=False))
+            print(json.dumps({**r, "weights": weights, **label, "device": ran_on["device"]}, ensure_ascii=False))
     else:
-        print_json({"profile": profile, "weights": weights, **label, "results": results})
+        print_json({"profile": profile, "weights": weights, **label, "device": ran_on, "results": results})
     return 0
 
 
@@ -59,4 +64,5 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any format Pillow reads)")
     p.add_argument("--profile", default=None, help="smoke | cpu | full: which trained variant (default $ACG2VEC_PROFILE or cpu)")
     p.add_argument("--compact", action="store_true", help="one JSON object per line instead of one document")
+    add_runtime_options(p)
     add_allow_untrained(p)

@@ -1,7 +1,7 @@
 """``acg2vec-lab search``: build a vector index from images or saved vectors, then query it by image or text."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import add_allow_untrained, add_command
+from acg2vec_lab.commands._util import add_allow_untrained, add_command, add_runtime_options
 
 EXAMPLES = """  acg2vec-lab search build --images art/ --model efficientnet_lite0 --out art.index
   acg2vec-lab search build --vectors vecs.npy --ids ids.txt --out vecs.index --kind ivf_sq8 --metric l2
@@ -14,34 +14,58 @@ and for query; the index records whether it was built untrained.
 """
 
 
-def _embed_folder(emb, folder, batch: int):
-    """Embed every readable image under ``folder``; unreadable ones are skipped and reported."""
+def _embed_folder(emb, folder, batch: int, checkpoint=None):
+    """Embed every readable image under ``folder``; unreadable ones are skipped and reported.
+
+    With ``checkpoint`` (an :class:`~acg2vec_lab.commands._resume.EmbedCheckpoint`), the files of its
+    finished batches are not embedded again and every new batch of ``batch`` files is kept in it.
+    """
     import numpy as np
 
     from acg2vec_lab.data.images import ImageLoadError, iter_image_files, load_image
 
-    paths, vecs, skipped, pending, pending_paths = [], [], [], [], []
+    files = iter_image_files(folder)
+    paths, vecs, skipped = [], [], []
+    start = 0
+    if checkpoint is not None:
+        paths, x, skipped = checkpoint.result(emb.dim)
+        vecs, start = [x], checkpoint.consumed
+    from acg2vec_lab import progress
 
-    def flush():
-        if pending:
-            vecs.append(np.asarray(emb.encode(pending), dtype=np.float32))
-            paths.extend(pending_paths)
-            pending.clear()
-            pending_paths.clear()
-
-    for path in iter_image_files(folder):
-        try:
-            pending.append(load_image(path))
-            pending_paths.append(path)
-        except ImageLoadError as exc:
-            skipped.append({"path": str(path), "error": f"{type(exc).__name__}: {exc.problem}"})
-        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a folder
-            skipped.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
-        if len(pending) >= batch:
-            flush()
-    flush()
+    for i in progress.bar(range(start, len(files), max(batch, 1)), desc=f"embed {emb.name}", unit="batch"):
+        chunk = files[i:i + max(batch, 1)]
+        images, names, bad = [], [], []
+        for path in chunk:
+            try:
+                images.append(load_image(path))
+                names.append(path)
+            except ImageLoadError as exc:
+                bad.append({"path": str(path), "error": f"{type(exc).__name__}: {exc.problem}"})
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop a folder
+                bad.append({"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
+        v = np.asarray(emb.encode(images), dtype=np.float32) if images else np.zeros((0, emb.dim), np.float32)
+        if checkpoint is not None:
+            checkpoint.add([str(p) for p in names], v, bad, len(chunk))
+        vecs.append(v)
+        paths.extend(names)
+        skipped.extend(bad)
+    vecs = [v for v in vecs if len(v)]
     x = np.concatenate(vecs) if vecs else np.zeros((0, emb.dim), np.float32)
     return paths, x, skipped
+
+
+def _remove_stale_index_parts(out) -> None:
+    """The temporary folders a killed ``search build`` left beside ``out`` (its own names only)."""
+    import re
+    import shutil
+
+    from acg2vec_lab.io import _pid_alive, remove_stale_parts
+
+    remove_stale_parts(out.parent, {out.name}, min_age_s=0)  # one --out has one writer at a time
+    for old in out.parent.glob(f".{out.name}.old-*"):  # moved aside by a save killed before its last rename
+        m = re.fullmatch(r"\.(.+)\.old-(\d+)", old.name)
+        if m and m.group(1) == out.name and not _pid_alive(int(m.group(2))):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_ids(path, n):
@@ -49,11 +73,15 @@ def _read_ids(path, n):
 
     import numpy as np
 
-    p = Path(path)
-    ids = np.load(p) if p.suffix == ".npy" else np.array([int(line) for line in p.read_text().split()], dtype=np.int64)
-    if len(ids) != n:
-        from acg2vec_lab.commands._util import CLIError
+    from acg2vec_lab.commands._util import CLIError
 
+    p = Path(path)
+    try:
+        ids = np.load(p, allow_pickle=False) if p.suffix == ".npy" else \
+            np.array([int(line) for line in p.read_text().split()], dtype=np.int64)
+    except (OSError, ValueError) as exc:  # a pickled object array is a ValueError with allow_pickle=False
+        raise CLIError(f"{path}: cannot read ids: {exc}") from exc
+    if len(ids) != n:
         raise CLIError(f"{path} has {len(ids)} ids for {n} vectors")
     return ids.astype(np.int64)
 
@@ -74,7 +102,8 @@ def _build(args) -> int:
         raise CLIError("give exactly one of --images FOLDER or --vectors FILE.npy")
     profile = current_profile(args.profile)
     t0 = time.perf_counter()
-    info, skipped, meta = {}, [], None
+    info, skipped, meta, resumed, checkpoint, ran_on = {}, [], None, {}, None, None
+    _remove_stale_index_parts(Path(args.out))
     if args.images:
         if not args.model:
             raise CLIError("--images needs --model NAME (see `acg2vec-lab embed-image --list`)")
@@ -89,8 +118,20 @@ def _build(args) -> int:
         if emb.modality != "image":
             raise CLIError(f"{args.model} embeds {emb.modality}, not images")
         untrained = refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained)
-        paths, x, skipped = _embed_folder(emb, args.images, args.batch)
+        from acg2vec_lab.commands._util import place
+
+        ran_on = place(None, emb.framework, f"search build {emb.name}")
+        from acg2vec_lab.commands._resume import EmbedCheckpoint, inputs_digest
+        from acg2vec_lab.data.images import iter_image_files
+
+        files = iter_image_files(args.images)
+        checkpoint = EmbedCheckpoint(Path(args.out), {
+            "command": "search build", "model": emb.name, "weights": emb.weights, "profile": profile,
+            "inputs": inputs_digest(files), "n": len(files), "batch": args.batch}).open()
+        paths, x, skipped = _embed_folder(emb, args.images, args.batch, checkpoint)
+        resumed = {"resumed": checkpoint.resumed, "embedded": len(files) - checkpoint.resumed}
         if not len(x):
+            checkpoint.finish()
             raise CLIError(f"no readable images under {args.images} ({len(skipped)} skipped)")
         ids = np.arange(len(x), dtype=np.int64)
         meta = pd.DataFrame({"path": [str(p) for p in paths]})
@@ -98,7 +139,7 @@ def _build(args) -> int:
                 "untrained": untrained}
     else:
         try:
-            x = np.load(args.vectors)
+            x = np.load(args.vectors, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CLIError(f"cannot read {args.vectors}: {exc}") from exc
         if x.ndim != 2:
@@ -120,11 +161,16 @@ def _build(args) -> int:
     else:
         spec = IndexSpec(args.kind, args.metric)
     index = build_index(x, spec, ids=ids, metadata=meta, **info)
+    from acg2vec_lab.io import fault_point
+
+    fault_point("search build: index save")
     index.save(args.out)
+    if checkpoint is not None:
+        checkpoint.finish()  # the index holds every batch now
     print_json({"index": str(args.out), "kind": index.spec.kind, "metric": index.spec.metric, "n": len(index),
                 "dim": index.dim, "model": info.get("model"), "weights": info.get("weights"),
                 **untrained_label(bool(info.get("untrained"))), "seconds": round(time.perf_counter() - t0, 2),
-                "skipped": skipped})
+                "skipped": skipped, **resumed, **({"device": ran_on} if ran_on else {})})
     return 0
 
 
@@ -198,6 +244,7 @@ def register(sub) -> None:
     b.add_argument("--memory-gb", type=float, default=8.0, help="memory budget for --kind auto")
     b.add_argument("--batch", type=int, default=32, help="images per encode call")
     b.add_argument("--profile", help="smoke | cpu | full: which embedder variants (default $ACG2VEC_PROFILE or cpu)")
+    add_runtime_options(b)
     add_allow_untrained(b)
     b.set_defaults(func=_build)
     q = ss.add_parser("query", help="top-k of an index for an image or a text, as JSON")
@@ -206,5 +253,6 @@ def register(sub) -> None:
     q.add_argument("--text", help="query text (needs a text embedder in the index model's space)")
     q.add_argument("-k", type=int, default=10)
     q.add_argument("--profile", help="default: the profile the index was built with")
+    add_runtime_options(q)
     add_allow_untrained(q)
     q.set_defaults(func=_query)

@@ -1,7 +1,14 @@
 """``acg2vec-lab tag``: batch-tag folders or files with DeepDanbooru or JoyTag, writing sidecars/JSON/CSV."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import CLIError, add_allow_untrained, add_command, print_json
+from acg2vec_lab.commands._util import (
+    CLIError,
+    add_allow_untrained,
+    add_command,
+    add_runtime_options,
+    place,
+    print_json,
+)
 
 EXAMPLES = """  acg2vec-lab run --only 02 --profile cpu                    # first: notebook 02 trains the cpu tagger (SYNTHETIC data)
   acg2vec-lab tag images/                                    # .txt captions beside each image (that trained tagger)
@@ -43,29 +50,58 @@ def _main(args) -> int:
 
     first = Path(args.inputs[0])
     root = first if first.is_dir() else first.parent
-    writer = Writer(args.format, output_dir=args.output_dir, root=root, trigger=args.trigger,
-                    underscores=args.keep_underscores, escape=not args.no_escape, include_rating=args.include_rating)
+    try:
+        writer = Writer(args.format, output_dir=args.output_dir, root=root, trigger=args.trigger,
+                        underscores=args.keep_underscores, escape=not args.no_escape,
+                        include_rating=args.include_rating)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    writer.remove_stale_parts(paths)  # part files of a killed earlier run
     from acg2vec_lab.commands._util import how_to_train, refuse_untrained, untrained_label
     from acg2vec_lab.models import load_tagger
 
+    model = args.model
+    if args.weights:
+        from acg2vec_lab.models.released import WeightsError, detect_tagger
+
+        try:
+            found = detect_tagger(args.weights)
+        except WeightsError as exc:
+            raise CLIError(str(exc)) from exc
+        if model is not None and model != found.model:
+            raise CLIError(f"--weights {args.weights} is a {found.format} ({found.model}), not --model {model}")
+        model = found.model
+    model = model or "deepdanbooru"
+    if args.project_path and model != "deepdanbooru":
+        raise CLIError("--project-path is a DeepDanbooru project folder; use --weights for the other formats")
+    args.model = model
     try:
-        tagger = load_tagger(args.model, profile, args.project_path, **(
-            {"preprocess_mode": args.preprocess} if args.model == "deepdanbooru" else {}))
+        tagger = load_tagger(model, profile, args.project_path, weights=args.weights, **(
+            {"preprocess_mode": args.preprocess} if model == "deepdanbooru" else {}))
     except FileNotFoundError as exc:
-        hint = "" if args.project_path else f". {how_to_train(args.model, profile)}, or pass --project-path"
+        released = args.project_path or args.weights
+        hint = "" if released else f". {how_to_train(model, profile)}, or pass --weights with a released folder"
         raise CLIError(f"{exc}{hint}") from exc
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     weights = getattr(tagger, "source", "")
     untrained = refuse_untrained(args.model, weights, profile, args.allow_untrained)
+    ran_on = place(tagger, getattr(tagger, "framework", "tensorflow"), f"tag {args.model}")
     if weights.startswith("trained") and "synthetic" not in weights.lower():  # the taggers here learn the drawn set
         weights = f"{weights} (trained here on SYNTHETIC data; not a released model)"
+    policy_for = None
+    if args.mcut != "none":
+        from acg2vec_lab.tagging.thresholds import mcut_policy
+
+        general, character = args.mcut in ("general", "both"), args.mcut in ("character", "both")
+        cats = tagger.categories
+        policy_for = lambda row: mcut_policy(row, cats, policy, general=general, character=character)  # noqa: E731
     summary = tag_images(tagger, paths, writer, policy, batch_size=args.batch_size, workers=args.workers,
-                         progress=not args.no_progress, resume=not args.overwrite)
+                         progress=not args.no_progress, resume=not args.overwrite, policy_for=policy_for)
     out = summary.as_dict()
-    out.update(profile=profile, format=args.format, weights=weights, **untrained_label(untrained),
+    out.update(profile=profile, format=args.format, weights=weights, **untrained_label(untrained), device=ran_on,
                thresholds={"general": policy.general, "character": policy.character, "max_tags": policy.max_tags,
-                           "exclude": list(policy.exclude)})
+                           "exclude": list(policy.exclude), "mcut": args.mcut})
     print_json(out)
     return 0 if summary.failed == 0 else 1
 
@@ -74,7 +110,14 @@ def register(sub) -> None:
     p = add_command(sub, "tag", "Tag images in batches (one model load per run); resumable, bad files skipped and reported.",
                     EXAMPLES, _main)
     p.add_argument("inputs", nargs="+", metavar="FOLDER_OR_FILE", help="image files and/or folders (searched recursively)")
-    p.add_argument("--model", choices=["deepdanbooru", "joytag"], default="deepdanbooru")
+    p.add_argument("--model", choices=["deepdanbooru", "joytag", "wd14"], default=None,
+                   help="which tagger (default deepdanbooru, or what --weights holds)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="released weights, format detected from the files: a WD14 / wd-v3 folder (model.onnx + "
+                        "selected_tags.csv), a DeepDanbooru project folder, a JoyTag folder")
+    p.add_argument("--mcut", choices=["none", "general", "character", "both"], default="none",
+                   help="per-image MCut thresholds (largest gap of the sorted scores), as the wd-tagger Space: "
+                        "general = MCut, character = max(0.15, MCut)")
     p.add_argument("--project-path", help="a real DeepDanbooru project folder (model-*.h5/.keras, tags.txt, categories.json)")
     p.add_argument("--profile", help="smoke | cpu | full: which trained variant (default: $ACG2VEC_PROFILE or cpu)")
     p.add_argument("--format", choices=["txt", "hydrus", "json", "csv"], default="txt",
@@ -97,5 +140,5 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="decode/resize threads running beside the model")
     p.add_argument("--overwrite", action="store_true", help="retag images whose output already exists (default: skip them)")
     p.add_argument("--no-recursive", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    add_runtime_options(p)
     add_allow_untrained(p)

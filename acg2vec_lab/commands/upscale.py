@@ -1,7 +1,7 @@
 """``acg2vec-lab upscale``: Real-CUGAN super-resolution of an image or a folder (official weights)."""
 from __future__ import annotations
 
-from acg2vec_lab.commands._util import CLIError, add_command, print_json
+from acg2vec_lab.commands._util import CLIError, add_command, add_runtime_options, place, print_json
 
 EXAMPLES = """  acg2vec-lab upscale in.png out.png                           # 2x, conservative, PyTorch
   acg2vec-lab upscale in.jpg out.png --scale 4 --denoise denoise3x --backend tf
@@ -40,6 +40,10 @@ def _main(args) -> int:
                 if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
     else:
         jobs = [(src, dst / (src.stem + ".png") if dst.is_dir() else dst)]
+    from acg2vec_lab.io import remove_stale_parts
+
+    for folder in sorted({d.parent for _, d in jobs}):  # part files of a killed earlier run
+        remove_stale_parts(folder, {d.name for _, d in jobs})
     todo = [(s, d) for s, d in jobs if not d.exists()]
     summary = {"model": name, "backend": args.backend, "tile": args.tile, "done": [], "skipped_existing": [],
                "failed": []}
@@ -54,13 +58,17 @@ def _main(args) -> int:
         if args.backend == "tf":
             from acg2vec_lab.models.real_cugan import convert, tf_model
 
+            summary["device"] = place(None, "tensorflow", f"upscale {name}")
             net = convert.tf_from_torch(model)
             fn = lambda img: tf_model.upscale_image(net, img, pro, args.alpha, args.tile, args.tile_size)  # noqa: E731
         else:
             from acg2vec_lab.models.real_cugan import torch_model
 
+            summary["device"] = place(model, "torch", f"upscale {name}")
             fn = lambda img: torch_model.upscale_image(model, img, pro, args.alpha, args.tile, args.tile_size)  # noqa: E731
-        for s, d in todo:
+        from acg2vec_lab import progress
+
+        for s, d in progress.bar(todo, desc=f"upscale {name}", unit="img"):
             try:
                 img = _load_rgb(s)
                 if min(img.shape[:2]) < 2:
@@ -90,3 +98,4 @@ def register(sub) -> None:
     p.add_argument("--tile-size", type=int, default=128, help="tile side in input pixels (any size works)")
     p.add_argument("--backend", choices=("torch", "tf"), default="torch")
     p.add_argument("--alpha", type=float, default=1.0, help="multiplies the SE-scaled conv4 output (1 = as trained)")
+    add_runtime_options(p)

@@ -12,7 +12,11 @@ Images live under an image root. The default layout is Danbooru2021's
 (``flat``: ``<id>.<ext>``; ``md5``: ``<md5[0:2]>/<md5>.<ext>`` as in DeepDanbooru projects) and any
 ``str.format`` pattern with ``{id}``, ``{md5}``, ``{ext}``, ``{bucket}`` (= ``id % 1000`` as 4 digits)
 and ``{md5_prefix}`` is accepted. A metadata value can never make a path escape the image root:
-absolute paths, ``..`` parts, and symlinks that resolve outside are rejected with :class:`UnsafePathError`.
+absolute paths, ``..`` parts, NUL bytes, over-long names and symlinks that resolve outside are
+rejected with :class:`UnsafePathError` (:func:`acg2vec_lab.io_safety.safe_join`), naming the post.
+A batch goes on past such an item: :meth:`DanbooruDataset.resolve_images` and
+:meth:`DeepDanbooruProject.resolve_images` return the good paths and a ``skipped`` list, and
+:func:`iter_metadata` given a ``skipped`` list reports a bad record there instead of stopping.
 
 A DeepDanbooru project (``project.json``, ``tags.txt``, ``categories.json``, SQLite
 ``posts(id, md5, file_ext, tag_string, tag_count_general)`` and ``images/<md5[0:2]>/<md5>.<ext>``) is
@@ -32,6 +36,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from acg2vec_lab.io import file_digest
+from acg2vec_lab.io_safety import InputFileError, UnsafePath, parse_json_text, read_json_file
+from acg2vec_lab.io_safety import safe_join as _safe_join
 
 GENERAL, ARTIST, COPYRIGHT, CHARACTER, META = 0, 1, 3, 4, 5
 CATEGORY_NAMES = {GENERAL: "general", ARTIST: "artist", COPYRIGHT: "copyright", CHARACTER: "character", META: "meta"}
@@ -53,12 +59,12 @@ _SAFE_EXT = re.compile(r"^[A-Za-z0-9]{1,8}$")
 _SAFE_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
-class DanbooruFormatError(ValueError):
-    """Metadata that cannot be read; the message names the file/line and the field."""
+class DanbooruFormatError(InputFileError):
+    """Metadata that cannot be read; the message names the file/line and the field (a ``ValueError``)."""
 
 
-class UnsafePathError(DanbooruFormatError):
-    """A path built from metadata would leave the data root."""
+class UnsafePathError(DanbooruFormatError, UnsafePath):
+    """A path built from metadata would leave the data root (or cannot name a file safely)."""
 
 
 class Tag(NamedTuple):
@@ -134,7 +140,7 @@ def _int(raw: dict, key: str, where: str, default: int | None = None) -> int:
         raise DanbooruFormatError(f"{where}: missing field {key!r}")
     try:
         return int(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: Infinity
         raise DanbooruFormatError(f"{where}: field {key!r} is not an integer ({value!r})") from exc
 
 
@@ -146,10 +152,10 @@ def parse_post(raw: dict[str, Any], where: str = "post") -> Post:
     if post_id < 0:
         raise DanbooruFormatError(f"{where}: negative post id {post_id}")
     md5 = str(raw.get("md5") or "")
-    if md5 and not _SAFE_MD5.match(md5):
+    if md5 and not _SAFE_MD5.fullmatch(md5):
         raise DanbooruFormatError(f"{where}: md5 {md5!r} is not 32 hex digits")
     ext = str(raw.get("file_ext") or "")
-    if not _SAFE_EXT.match(ext):
+    if not _SAFE_EXT.fullmatch(ext):
         raise DanbooruFormatError(f"{where}: file_ext {ext!r} is not a plain extension")
     rating = str(raw.get("rating") or "")
     if rating not in RATINGS:
@@ -163,49 +169,86 @@ def parse_post(raw: dict[str, Any], where: str = "post") -> Post:
                 raise DanbooruFormatError(f"{where}: tags[{i}] must have 'name' and 'category'")
             try:
                 cat = int(t["category"])
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise DanbooruFormatError(f"{where}: tags[{i}] category {t['category']!r} is not an int") from exc
             if cat not in CATEGORY_NAMES:
                 raise DanbooruFormatError(f"{where}: tags[{i}] category {cat} is not one of {sorted(CATEGORY_NAMES)}")
-            tags.append(Tag(str(t["name"]), cat))
+            if not isinstance(t["name"], str) or not t["name"].strip():
+                raise DanbooruFormatError(f"{where}: tags[{i}] name {t['name']!r} is not a non-empty string")
+            tags.append(Tag(t["name"], cat))
     elif any(k in raw for k in API_TAG_FIELDS):
         for key, cat in API_TAG_FIELDS.items():
             tags += [Tag(name, cat) for name in str(raw.get(key) or "").split()]
     else:
         raise DanbooruFormatError(f"{where}: no 'tags' list and no tag_string_* fields")
+    pixiv = raw.get("pixiv") or {}
+    if not isinstance(pixiv, dict):
+        raise DanbooruFormatError(f"{where}: 'pixiv' must be an object, got {type(pixiv).__name__}")
     return Post(
         id=post_id, md5=md5.lower(), file_ext=ext.lower(), rating=rating,
         score=_int(raw, "score", where, 0), fav_count=_int(raw, "fav_count", where, 0),
         image_width=_int(raw, "image_width", where, 0), image_height=_int(raw, "image_height", where, 0),
-        tags=tags, pixiv=dict(raw.get("pixiv") or {}),
+        tags=tags, pixiv=dict(pixiv),
         extra={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
     )
 
 
-def iter_metadata(path: str | os.PathLike) -> Iterator[Post]:
-    """Posts from a JSON-lines file (or one JSON list), either form, in file order."""
+def iter_metadata(path: str | os.PathLike, skipped: list[tuple[str, str]] | None = None) -> Iterator[Post]:
+    """Posts from a JSON-lines file (or one JSON list), either form, in file order.
+
+    A fault raises :class:`DanbooruFormatError` naming the file and the line (``path:line``, or
+    ``path[i]`` in the list form). With a ``skipped`` list, a bad record (invalid JSON line, bad
+    field, unsafe md5/extension) is appended there as ``(where, reason)`` and reading goes on; a
+    fault of the whole file (not UTF-8 in the list form, a broken JSON list) still raises.
+    """
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        head = f.read(1)
-        while head and head.isspace():
-            head = f.read(1)
+
+    def refuse(where: str, exc: DanbooruFormatError) -> None:
+        if skipped is None:
+            raise exc
+        skipped.append((where, str(exc)))
+
+    with open(path, "rb") as f:
+        head = f.read(1 << 16).lstrip(b"\xef\xbb\xbf").lstrip()[:1]
         f.seek(0)
-        if head == "[":
+        if head == b"[":
+            data = f.read()
             try:
-                records = json.load(f)
-            except json.JSONDecodeError as exc:
-                raise DanbooruFormatError(f"{path}: not valid JSON ({exc})") from exc
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise DanbooruFormatError(f"{path}:{line}: not UTF-8 text (byte offset {exc.start})") from exc
+            records = parse_json_text(text, path, DanbooruFormatError, "Danbooru metadata", expect=list)
             for i, raw in enumerate(records):
-                yield parse_post(raw, f"{path}[{i}]")
+                where = f"{path}[{i}]"
+                try:
+                    post = parse_post(raw, where)
+                except DanbooruFormatError as exc:
+                    refuse(where, exc)
+                    continue
+                yield post
             return
-        for lineno, line in enumerate(f, 1):
+        for lineno, raw_line in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw_line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                refuse(where, DanbooruFormatError(f"{where}: not UTF-8 text (byte {exc.start} of the line)"))
+                continue
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DanbooruFormatError(f"{path}:{lineno}: not valid JSON ({exc})") from exc
-            yield parse_post(raw, f"{path}:{lineno}")
+                try:
+                    raw = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DanbooruFormatError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+                except (ValueError, RecursionError) as exc:  # a 4300+-digit integer, nesting too deep
+                    raise DanbooruFormatError(f"{where}: not usable JSON ({type(exc).__name__}: {exc})") from exc
+                post = parse_post(raw, where)
+            except DanbooruFormatError as exc:
+                refuse(where, exc)
+                continue
+            yield post
 
 
 def write_metadata(posts: Iterable[Post], path: str | os.PathLike, form: str = "danbooru2021") -> Path:
@@ -232,23 +275,14 @@ def layout_path(post: Post, layout: str = "danbooru2021") -> str:
     return rel
 
 
-def safe_join(root: str | os.PathLike, rel: str) -> Path:
-    """``root / rel``, refusing anything that would leave ``root`` (absolute, ``..``, symlinks out)."""
-    root_path = Path(root)
-    rel_s = str(rel)
-    if not rel_s or "\x00" in rel_s:
-        raise UnsafePathError(f"empty or NUL-containing path {rel!r} under {root_path}")
-    if os.path.isabs(rel_s) or rel_s.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel_s):
-        raise UnsafePathError(f"absolute path {rel!r} in metadata is not allowed (data root {root_path})")
-    parts = re.split(r"[\\/]+", rel_s)
-    if any(part == ".." for part in parts):
-        raise UnsafePathError(f"path {rel!r} in metadata contains '..' and could escape the data root {root_path}")
-    candidate = root_path.joinpath(*[p for p in parts if p not in ("", ".")])
-    real_root = root_path.resolve()
-    real = candidate.resolve()
-    if real != real_root and real_root not in real.parents:
-        raise UnsafePathError(f"path {rel!r} resolves to {real}, outside the data root {real_root} (symlink?)")
-    return candidate
+def safe_join(root: str | os.PathLike, rel: str, what: str = "path") -> Path:
+    """``root / rel``, refusing anything that would leave ``root`` (absolute, ``..``, NUL bytes,
+    over-long names, symlinks out) with :class:`UnsafePathError` whose message starts with ``what``
+    (see :func:`acg2vec_lab.io_safety.safe_join`)."""
+    try:
+        return _safe_join(root, rel, what)
+    except UnsafePath as exc:
+        raise UnsafePathError(f"{exc} (data root {root})") from exc
 
 
 class DanbooruDataset:
@@ -280,10 +314,12 @@ class DanbooruDataset:
 
     @classmethod
     def from_metadata(cls, metadata: str | os.PathLike | Sequence[str | os.PathLike], image_root: str | os.PathLike,
-                      layout: str = "danbooru2021", **kwargs: Any) -> DanbooruDataset:
-        """Read one or more metadata files (either form) with images under ``image_root``."""
+                      layout: str = "danbooru2021", skipped: list[tuple[str, str]] | None = None,
+                      **kwargs: Any) -> DanbooruDataset:
+        """Read one or more metadata files (either form) with images under ``image_root``; with a
+        ``skipped`` list, bad records are reported there (see :func:`iter_metadata`) instead of raising."""
         files = [metadata] if isinstance(metadata, (str, os.PathLike)) else list(metadata)
-        posts = [p for f in files for p in iter_metadata(f)]
+        posts = [p for f in files for p in iter_metadata(f, skipped)]
         return cls(posts, image_root, layout, **kwargs)
 
     @classmethod
@@ -299,7 +335,7 @@ class DanbooruDataset:
             raise DanbooruFormatError(f"{root}: no metadata/*.json or posts.jsonl found")
         opts: dict[str, Any] = {}
         if (root / "dataset.json").is_file():
-            desc = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+            desc = read_json_file(root / "dataset.json", DanbooruFormatError, "dataset description", expect=dict)
             opts = {k: desc[k] for k in ("layout", "val_fraction", "test_fraction") if k in desc}
             opts["info"] = desc
         opts.update(kwargs)
@@ -321,7 +357,19 @@ class DanbooruDataset:
         """Where ``post``'s image is (checked to stay inside the image root)."""
         if isinstance(post, int):
             post = self._by_id[post]
-        return safe_join(self.image_root, layout_path(post, self.layout))
+        return safe_join(self.image_root, layout_path(post, self.layout), what=f"post {post.id}: image path")
+
+    def resolve_images(self, posts: Iterable[Post] | None = None) -> tuple[list[tuple[Post, Path]], list[tuple[str, str]]]:
+        """``(found, skipped)`` for a batch: ``(post, image path)`` for every post whose path is safe,
+        ``(f"post {id}", reason)`` for each one refused (:class:`UnsafePathError`); never raises for one post."""
+        found: list[tuple[Post, Path]] = []
+        skipped: list[tuple[str, str]] = []
+        for post in self.posts if posts is None else posts:
+            try:
+                found.append((post, self.image_path(post)))
+            except ValueError as exc:  # UnsafePathError, or a layout that cannot format this post
+                skipped.append((f"post {post.id}", str(exc)))
+        return found, skipped
 
     def load_image(self, post: Post | int, **kwargs: Any):
         from acg2vec_lab.data.images import load_image
@@ -384,13 +432,27 @@ class DeepDanbooruProject:
 
     @property
     def database_path(self) -> Path:
-        return safe_join(self.path, self.context.get("database_path") or "project.sqlite3")
+        return safe_join(self.path, self.context.get("database_path") or "project.sqlite3",
+                         what=f"{self.path / 'project.json'}: database_path")
 
     def image_path(self, record: dict[str, Any]) -> Path:
-        md5, ext = str(record["md5"]), str(record["file_ext"])
-        if not _SAFE_MD5.match(md5) or not _SAFE_EXT.match(ext):
+        md5, ext = str(record.get("md5")), str(record.get("file_ext"))
+        if not _SAFE_MD5.fullmatch(md5) or not _SAFE_EXT.fullmatch(ext):
             raise UnsafePathError(f"{self.path}: record {record.get('id')} has an unsafe md5/file_ext ({md5!r}, {ext!r})")
-        return safe_join(self.path, f"images/{md5[0:2]}/{md5}.{ext}")
+        return safe_join(self.path, f"images/{md5[0:2]}/{md5}.{ext}", what=f"{self.path}: record {record.get('id')}")
+
+    def resolve_images(self, records: Iterable[dict[str, Any]] | None = None
+                       ) -> tuple[list[tuple[dict[str, Any], Path]], list[tuple[str, str]]]:
+        """``(found, skipped)`` for a batch of posts-table rows: ``(record, image path)`` for each safe
+        row, ``(f"record {id}", reason)`` for each refused one; never raises for one row."""
+        found: list[tuple[dict[str, Any], Path]] = []
+        skipped: list[tuple[str, str]] = []
+        for record in self.records if records is None else records:
+            try:
+                found.append((record, self.image_path(record)))
+            except UnsafePathError as exc:
+                skipped.append((f"record {record.get('id')}", str(exc)))
+        return found, skipped
 
     def category_of(self, index: int) -> str:
         name = ""
@@ -402,7 +464,8 @@ class DeepDanbooruProject:
     def training_records(self) -> list[dict[str, Any]]:
         """Rows DeepDanbooru trains on: png/jpg/jpeg with ``tag_count_general >= minimum_tag_count``."""
         minimum = int(self.context.get("minimum_tag_count", 0))
-        return [r for r in self.records if r["file_ext"] in ("png", "jpg", "jpeg") and r["tag_count_general"] >= minimum]
+        return [r for r in self.records if r["file_ext"] in ("png", "jpg", "jpeg")
+                and isinstance(r["tag_count_general"], int) and r["tag_count_general"] >= minimum]
 
 
 def write_deepdanbooru_project(
@@ -448,7 +511,7 @@ def write_deepdanbooru_project(
         cats.append({"name": "System", "start_index": len(general) + len(character)})
     write_json(path / "categories.json", cats)
 
-    db = safe_join(path, ctx["database_path"])
+    db = safe_join(path, ctx["database_path"], what="database_path")
     tmp_db = db.with_name(db.name + ".part")
     if tmp_db.exists():
         tmp_db.unlink()
@@ -470,10 +533,10 @@ def write_deepdanbooru_project(
 
     if copy_images != "none":
         for p in posts:
-            if not _SAFE_MD5.match(p.md5):
+            if not _SAFE_MD5.fullmatch(p.md5):
                 raise UnsafePathError(f"post {p.id}: md5 {p.md5!r} cannot name an image file")
             src = dataset.image_path(p)
-            dst = safe_join(path, f"images/{p.md5[0:2]}/{p.md5}.{p.file_ext}")
+            dst = safe_join(path, f"images/{p.md5[0:2]}/{p.md5}.{p.file_ext}", what=f"post {p.id}: image path")
             dst.parent.mkdir(parents=True, exist_ok=True)
             if dst.exists():
                 continue
@@ -487,17 +550,42 @@ def write_deepdanbooru_project(
     return path
 
 
+def read_project_context(path: str | os.PathLike) -> dict[str, Any]:
+    """``project.json`` merged over :data:`DEEPDANBOORU_PROJECT_DEFAULTS`; a file that is not a JSON
+    object, or a ``database_path`` / ``minimum_tag_count`` / ``image_width`` / ``image_height`` of
+    the wrong type, raises :class:`DanbooruFormatError` naming the file and the key."""
+    path = Path(path)
+    raw = read_json_file(path, DanbooruFormatError, "DeepDanbooru project.json", expect=dict)
+    context = {**DEEPDANBOORU_PROJECT_DEFAULTS, **raw}
+    if context["database_path"] is not None and not isinstance(context["database_path"], str):
+        raise DanbooruFormatError(f"{path}: 'database_path' must be a relative path string, "
+                                  f"got {context['database_path']!r}")
+    for key in ("minimum_tag_count", "image_width", "image_height"):
+        value = context[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DanbooruFormatError(f"{path}: {key!r} must be a non-negative integer, got {value!r}")
+    return context
+
+
 def read_deepdanbooru_project(path: str | os.PathLike) -> DeepDanbooruProject:
-    """Read a DeepDanbooru project folder (missing ``project.json`` keys take their defaults)."""
+    """Read a DeepDanbooru project folder (missing ``project.json`` keys take their defaults).
+
+    Every file's fault is a :class:`DanbooruFormatError` naming it (``project.json`` via
+    :func:`read_project_context`, ``tags.txt`` and ``categories.json`` via
+    :mod:`acg2vec_lab.tagging.categories`); rows of the posts table are kept as they are and checked
+    when their image path is asked for (:meth:`DeepDanbooruProject.resolve_images`).
+    """
+    from acg2vec_lab.tagging.categories import read_categories_json, read_tags_txt
+
     path = Path(path)
     pj = path / "project.json"
     if not pj.is_file():
         raise DanbooruFormatError(f"{path}: no project.json (not a DeepDanbooru project)")
-    context = {**DEEPDANBOORU_PROJECT_DEFAULTS, **json.loads(pj.read_text(encoding="utf-8"))}
+    context = read_project_context(pj)
     tags_file = path / "tags.txt"
-    tags = [l.strip() for l in tags_file.read_text(encoding="utf-8").splitlines() if l.strip()] if tags_file.is_file() else []
+    tags = read_tags_txt(tags_file, DanbooruFormatError) if tags_file.is_file() else []
     cat_file = path / "categories.json"
-    categories = json.loads(cat_file.read_text(encoding="utf-8")) if cat_file.is_file() else []
+    categories = read_categories_json(cat_file, DanbooruFormatError) if cat_file.is_file() else []
     project = DeepDanbooruProject(path, context, tags, categories, [])
     db = project.database_path
     if not db.is_file():

@@ -17,7 +17,10 @@ What it refuses, with an :class:`ImageLoadError` subclass whose message names th
 * :class:`ImageLoadError` itself - the file is missing or unreadable.
 
 :func:`scan_images` walks a folder and never aborts: it returns the loadable paths and a list of
-``(path, reason)`` for everything it skipped.
+``(path, reason)`` for everything it skipped (a symlink that leads out of the folder among them).
+:func:`read_image_list` does the same for a list of image paths read from a file (a CSV column or one
+path per line): a path with ``..``, an absolute path, a NUL byte, an over-long name or a symlink out of
+the root is skipped with the reason (:func:`acg2vec_lab.io_safety.safe_join`), the rest are kept.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from acg2vec_lab.io_safety import UnsafePath, check_inside, read_text_file, safe_join
 
 #: Default pixel budget: 8192 x 8192 (~67 MP). Danbooru's largest regular posts are well below.
 DEFAULT_MAX_PIXELS = 8192 * 8192
@@ -192,6 +197,11 @@ def scan_images(
     skipped: list[tuple[Path, str]] = []
     for path in iter_image_files(folder, extensions):
         try:
+            check_inside(folder, path, what="image")
+        except UnsafePath as exc:
+            skipped.append((path, f"UnsafePath: {exc}"))
+            continue
+        try:
             load_image(path, max_pixels=max_pixels)
         except ImageLoadError as exc:
             skipped.append((path, f"{type(exc).__name__}: {exc.problem}"))
@@ -200,3 +210,55 @@ def scan_images(
         else:
             ok.append(path)
     return ok, skipped
+
+
+PATH_COLUMNS = ("file", "path", "image", "filename")
+
+
+def read_image_list(list_file: str | os.PathLike, root: str | os.PathLike | None = None,
+                    column: str | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image paths listed in a file, each checked to stay under ``root``; never raises for one entry.
+
+    ``list_file`` is a CSV with a header naming a path column (``column``, else the first of
+    :data:`PATH_COLUMNS` present, e.g. the ``file`` column of a ``tags.csv``) or, without such a
+    header, one relative path per line (blank lines and ``#`` comments ignored). ``root`` defaults
+    to the list file's folder.
+
+    Returns ``(paths, skipped)``: the safe paths (whether the images load is :func:`load_image`'s
+    business), and ``(f"{list_file}:{line}", reason)`` for each entry refused by
+    :func:`acg2vec_lab.io_safety.safe_join`. A list file that is not UTF-8 text raises a ``ValueError``
+    naming it.
+    """
+    import csv
+    import io
+
+    list_file = Path(list_file)
+    root = Path(root) if root is not None else list_file.parent
+    text = read_text_file(list_file, ValueError, "image list")
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]])) if lines else []
+    col = column if column is not None else next((c for c in PATH_COLUMNS if c in header), None)
+    if column is not None and column not in header:
+        raise ValueError(f"{list_file}:1: no column {column!r} in the header {header}")
+    entries: list[tuple[int, str]] = []
+    if col is not None:
+        index = header.index(col)
+        try:
+            for row_no, row in enumerate(csv.reader(io.StringIO(text)), 1):
+                if row_no == 1 or not row:
+                    continue
+                entries.append((row_no, row[index] if index < len(row) else ""))
+        except csv.Error as exc:
+            raise ValueError(f"{list_file}: not a readable CSV ({exc})") from exc
+    else:
+        entries = [(i, line.strip()) for i, line in enumerate(lines, 1)
+                   if line.strip() and not line.lstrip().startswith("#")]
+    paths: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    for line_no, entry in entries:
+        where = f"{list_file}:{line_no}"
+        try:
+            paths.append(safe_join(root, entry, what=f"{where}: image path"))
+        except UnsafePath as exc:
+            skipped.append((where, str(exc)))
+    return paths, skipped

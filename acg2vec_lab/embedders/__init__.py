@@ -32,6 +32,9 @@ class Embedder:
             ``"random init"`` (honest labelling of what is measured).
         encode: ``encode(inputs: Sequence) -> np.ndarray`` of shape (N, dim), float32.
         space: name of the joint space for cross-modal search (``"dclip"`` for DCLIP image and text).
+        framework: what computes it (``"torch"``, ``"tensorflow"``, ``"numpy"``): the commands resolve
+            and print the device for it (:mod:`acg2vec_lab.device`); torch embedders put their model on
+            :func:`acg2vec_lab.device.torch_device` when they load it.
     """
 
     name: str
@@ -40,6 +43,7 @@ class Embedder:
     weights: str
     encode: Callable[[Sequence[Any]], np.ndarray]
     space: str | None = None
+    framework: str = "torch"
 
 
 def available(profile: str, modality: str | None = None, seed: int | None = None) -> dict[str, Embedder]:

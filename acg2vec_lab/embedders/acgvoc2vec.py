@@ -14,7 +14,9 @@ from acg2vec_lab.retrieval.metrics import l2_normalize
 def _text_encoder(load: Any, prefix: str, state: dict[str, Any]) -> Any:
     def encode(texts: Sequence[str]) -> np.ndarray:
         if "model" not in state:
-            state["model"] = load()
+            from acg2vec_lab.device import torch_device
+
+            state["model"] = load().to(torch_device())
         if len(texts) == 0:
             return np.zeros((0, state["model"].get_embedding_dimension()), np.float32)
         v = state["model"].encode([prefix + str(t) for t in texts], batch_size=64, prompt="",

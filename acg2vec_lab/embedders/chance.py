@@ -39,6 +39,7 @@ def random_vectors(inputs: Sequence[Any], dim: int = DIM) -> np.ndarray:
 def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
     """``chance`` for images and ``chance_text`` for texts."""
     return [
-        Embedder(name="chance", modality="image", dim=DIM, weights=WEIGHTS, encode=random_vectors),
-        Embedder(name="chance_text", modality="text", dim=DIM, weights=WEIGHTS, encode=random_vectors),
+        Embedder(name="chance", modality="image", dim=DIM, weights=WEIGHTS, encode=random_vectors, framework="numpy"),
+        Embedder(name="chance_text", modality="text", dim=DIM, weights=WEIGHTS, encode=random_vectors,
+                 framework="numpy"),
     ]

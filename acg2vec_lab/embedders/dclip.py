@@ -33,6 +33,9 @@ def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
         else:
             torch.manual_seed(cfg.seed)
             state["model"], state["tokenize"] = M.build_model(cfg).eval(), M.Tokenize(cfg)
+        from acg2vec_lab.device import torch_device
+
+        state["model"] = state["model"].to(torch_device())
         state["transform"] = M.image_transform(state["model"])
 
     def encode_image(inputs: Sequence[Any]) -> np.ndarray:

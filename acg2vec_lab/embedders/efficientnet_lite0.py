@@ -35,7 +35,9 @@ def load_model() -> Any:
         model = EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)  # every tensor present with its shape
-        _STATE["model"] = model.eval()
+        from acg2vec_lab.device import torch_device
+
+        _STATE["model"] = model.eval().to(torch_device())
     return _STATE["model"]
 
 
@@ -61,7 +63,8 @@ def encode(inputs: Sequence[Any], batch_size: int = 32) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(inputs), batch_size):
             batch = torch.from_numpy(np.stack([preprocess(im) for im in _images(inputs[i:i + batch_size])]))
-            out.append(model.extract_features(batch).mean(dim=(2, 3)).numpy())
+            feats = model.extract_features(batch.to(next(model.parameters()).device))
+            out.append(feats.mean(dim=(2, 3)).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, DIM), np.float32)
 
 
@@ -72,7 +75,7 @@ def classify(inputs: Sequence[Any]) -> np.ndarray:
     model = load_model()
     with torch.no_grad():
         batch = torch.from_numpy(np.stack([preprocess(im) for im in _images(inputs)]))
-        return torch.softmax(model(batch), dim=-1).numpy()
+        return torch.softmax(model(batch.to(next(model.parameters()).device)), dim=-1).float().cpu().numpy()
 
 
 def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:

@@ -59,4 +59,5 @@ def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
 
     weights = found.label if trained else "random init"
-    return [Embedder(name="illust2vec", modality="image", dim=dim, weights=weights, encode=encode)]
+    return [Embedder(name="illust2vec", modality="image", dim=dim, weights=weights, encode=encode,
+                     framework="tensorflow")]

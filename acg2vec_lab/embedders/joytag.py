@@ -33,13 +33,17 @@ def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:
 
                 torch.manual_seed(0)
                 state["model"] = build_model(cfg).eval()
+            from acg2vec_lab.device import torch_device
+
+            state["model"] = state["model"].to(torch_device())
         model = state["model"]
+        dev = next(model.parameters()).device
         out = []
         with torch.no_grad():
             for i in range(0, len(inputs), 16):
                 chunk = [load_image(x) if not hasattr(x, "convert") else x.convert("RGB") for x in inputs[i:i + 16]]
                 batch = torch.from_numpy(np.stack([preprocess(im, model.image_size) for im in chunk]))
-                out.append(model.embed(batch).numpy())
+                out.append(model.embed(batch.to(dev)).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, cfg.d_model), np.float32)
 
     weights = found.label if trained else "random init"

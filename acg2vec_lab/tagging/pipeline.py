@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from acg2vec_lab import progress as _progress
 from acg2vec_lab.tagging.base import Tagger
 from acg2vec_lab.tagging.format import Writer
 from acg2vec_lab.tagging.thresholds import TaggedTag, ThresholdPolicy, select_tags
@@ -95,35 +95,11 @@ def _default_loader(path: Path) -> Any:
     return load_image(path)
 
 
-class Progress:
-    """A one-line progress bar on stderr with images/s (no dependency; tqdm-like)."""
-
-    def __init__(self, total: int, enabled: bool = True, stream: Any = None) -> None:
-        self.total, self.enabled = total, enabled
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-        self.done = 0
-        self._last = 0.0
-
-    def update(self, n: int, force: bool = False) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if not self.enabled or (not force and now - self._last < 0.5 and self.done < self.total):
-            return
-        self._last = now
-        rate = self.done / max(now - self.start, 1e-9)
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {rate:.2f} img/s")
-        if self.done >= self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Writer | None = None,
                policy: ThresholdPolicy | None = None, batch_size: int = 8, workers: int = 2, prefetch: int = 2,
                progress: bool = True, resume: bool = True, loader: Callable[[Path], Any] | None = None,
-               on_result: Callable[[TagResult, np.ndarray], None] | None = None) -> TagSummary:
+               on_result: Callable[[TagResult, np.ndarray], None] | None = None,
+               policy_for: Callable[[np.ndarray], ThresholdPolicy] | None = None) -> TagSummary:
     """Tag ``paths`` in batches and write each result as soon as its batch is done.
 
     Args:
@@ -136,6 +112,8 @@ def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Write
         resume: skip images whose output already exists.
         loader: ``path -> PIL RGB image``; default :func:`acg2vec_lab.data.load_image`.
         on_result: called with each :class:`TagResult` and the image's probability vector.
+        policy_for: a per-image policy from its probability vector (MCut:
+            :func:`acg2vec_lab.tagging.thresholds.mcut_policy`); ``None`` = ``policy`` for every image.
     Returns:
         a :class:`TagSummary` (counts, errors with file and message, images/s, time to first result).
     """
@@ -150,7 +128,7 @@ def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Write
             summary.skipped_done += 1
         else:
             todo.append(p)
-    bar = Progress(len(todo), enabled=progress)
+    bar = _progress.bar(total=len(todo), desc=f"tag {summary.model}", unit="img") if progress else None
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="tag-decode") as pool:
         pending: deque[list[tuple[Path, Future]]] = deque()
@@ -179,7 +157,8 @@ def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Write
                 probs = tagger.predict(np.stack(arrays))
                 summary.model_seconds += time.perf_counter() - tm
                 for p, row in zip(ok_paths, probs):
-                    tags = select_tags(row, tagger.tags, tagger.categories, policy)
+                    pol = policy_for(row) if policy_for is not None else policy
+                    tags = select_tags(row, tagger.tags, tagger.categories, pol)
                     out = writer.write(p, tags) if writer is not None else None
                     if out is not None:
                         summary.outputs.append(str(out))
@@ -188,7 +167,10 @@ def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Write
                         summary.first_result_s = time.perf_counter() - t0
                     if on_result is not None:
                         on_result(TagResult(p, tags, out), row)
-            bar.update(len(batch))
+            if bar is not None:
+                bar.update(len(batch))
+    if bar is not None:
+        bar.close()
     summary.seconds = time.perf_counter() - t0
     summary.images_per_s = summary.tagged / summary.seconds if summary.seconds > 0 else 0.0
     return summary

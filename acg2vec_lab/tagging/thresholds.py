@@ -15,6 +15,7 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -155,3 +156,43 @@ def apply_thresholds(probs: np.ndarray, categories: Sequence[int], policy: Thres
 
 __all__ = ["TaggedTag", "ThresholdPolicy", "PRESETS", "preset", "Excluder", "select_tags", "apply_thresholds",
            "CATEGORY_GENERAL", "CATEGORY_CHARACTER", "CATEGORY_RATING"]
+
+
+MCUT_CHARACTER_FLOOR = 0.15  # the wd-tagger Space: with MCut on, character uses max(0.15, MCut)
+
+
+def mcut_threshold(probs: Any) -> float:
+    """MCut (as the wd-tagger Space): sort descending, the midpoint of the largest gap between neighbours.
+
+    Ties for the largest gap go to the first (highest) one. Fewer than two values have no gap: a
+    ``ValueError``.
+    """
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    if p.size < 2:
+        raise ValueError(f"MCut needs at least two probabilities, got {p.size}")
+    s = np.sort(p)[::-1]
+    gaps = s[:-1] - s[1:]
+    t = int(np.argmax(gaps))
+    return float((s[t] + s[t + 1]) / 2)
+
+
+def mcut_policy(probs: Any, categories: Sequence[int], policy: ThresholdPolicy | None = None,
+                general: bool = True, character: bool = True) -> ThresholdPolicy:
+    """One image's :class:`ThresholdPolicy` with MCut thresholds (the Space's ``*_mcut_enabled``).
+
+    ``general``: the general tags (category 0) use the MCut of their probabilities; ``character``: the
+    character tags (category 4) use ``max(0.15, MCut)`` of theirs. A category with fewer than two tags
+    keeps the threshold of ``policy`` (default :class:`ThresholdPolicy()`, 0.35 / 0.85); everything
+    else (cap, exclusions, rating) is kept from ``policy``.
+    """
+    policy = policy or ThresholdPolicy()
+    p = np.asarray(probs, dtype=np.float64)
+    cats = np.asarray(categories)
+    if p.shape != cats.shape:
+        raise ValueError(f"probabilities have shape {p.shape}, categories {cats.shape}")
+    per = dict(policy.per_category)
+    if general and np.count_nonzero(cats == CATEGORY_GENERAL) >= 2:
+        per[CATEGORY_GENERAL] = mcut_threshold(p[cats == CATEGORY_GENERAL])
+    if character and np.count_nonzero(cats == CATEGORY_CHARACTER) >= 2:
+        per[CATEGORY_CHARACTER] = max(MCUT_CHARACTER_FLOOR, mcut_threshold(p[cats == CATEGORY_CHARACTER]))
+    return dataclasses.replace(policy, per_category=per)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from acg2vec_lab.io import atomic_path, write_json
+from acg2vec_lab.io import atomic_path, remove_stale_parts, write_json
 
 IDENTITY_FILE = "identity.json"
 MANIFEST_FILE = "manifest.json"
@@ -228,6 +228,8 @@ class Run:
             raise RunMismatch(f"{self.folder} has a manifest but no {IDENTITY_FILE}; delete it or start over on purpose")
         elif write:
             write_json(path, self.identity())
+        if write:
+            remove_stale_parts(self.folder, recursive=True)  # part files of a run killed mid-checkpoint
         return self
 
     def reset(self) -> Run:
@@ -314,9 +316,16 @@ def save_torch_state(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
 
 def load_torch_state(path: str | os.PathLike) -> dict[str, Any]:
     """What :func:`save_torch_state` wrote, with ``weights_only=True`` (no pickled code runs)."""
+    import pickle
+
     import torch
 
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: refused to load: not a weights-only torch state (tensors and plain containers; "
+                         f"anything else could run code): {first}") from exc
 
 
 def legacy_run(model: str, variant: str) -> Path:

@@ -209,6 +209,9 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
     model.train()
     t0 = time.perf_counter()
     epoch_batches: dict[int, list[np.ndarray]] = {}
+    from acg2vec_lab import progress
+
+    bar = progress.bar(total=stop, initial=step, desc="acgvoc2vec train", unit="step")
     while step < stop:
         epoch, b = divmod(step, per_epoch)
         if epoch not in epoch_batches:
@@ -227,10 +230,13 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
         sched.step()
         step += 1
         history.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]:.4f}", refresh=False)
         if log_every and step % log_every == 0:
             print(f"step {step}/{stop} loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)")
         if run is not None and (step % cfg.checkpoint_every == 0 or step == stop):
             _save(run, model, opt, sched, step, history, cfg, cfg.keep_checkpoints, complete=step >= n_total)
+    bar.close()
     model.eval()
     return {"model": model, "history": history, "step": step, "total_steps": n_total,
             "resumed_from": resumed_from, "seconds": time.perf_counter() - t0, "run": run}

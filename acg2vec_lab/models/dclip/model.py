@@ -117,7 +117,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
         try:
             obj = torch.jit.load(str(path), map_location="cpu").state_dict()
         except (RuntimeError, ValueError):
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            import pickle
+
+            try:
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError as exc:
+                raise ValueError(f"{path}: refused to load: the file holds pickled objects other than tensors and "
+                                 f"plain containers, which could run code (torch.load weights_only=True)") from exc
+            except (RuntimeError, EOFError) as exc:
+                raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
     if isinstance(obj, dict):
         for key in ("model_state_dict", "state_dict"):
             if key in obj and isinstance(obj[key], dict):
@@ -183,10 +191,11 @@ def encode_images(model: Any, images: Any, batch_size: int = 64) -> np.ndarray:
     import torch
 
     model.eval()
+    dev = next(model.parameters()).device  # inputs go where the model is
     outs = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            outs.append(model.encode_image(images[i:i + batch_size], normalize=True).float().cpu().numpy())
+            outs.append(model.encode_image(images[i:i + batch_size].to(dev), normalize=True).float().cpu().numpy())
     return np.concatenate(outs)
 
 
@@ -195,8 +204,11 @@ def encode_texts(model: Any, tokenize: Tokenize, texts: Sequence[str], batch_siz
     import torch
 
     model.eval()
+    dev = next(model.parameters()).device
     outs = []
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
-            outs.append(model.encode_text(tokenize(texts[i:i + batch_size]), normalize=True).float().cpu().numpy())
+            tokens = tokenize(texts[i:i + batch_size])
+            tokens = tokens.to(dev) if hasattr(tokens, "to") else {k: v.to(dev) for k, v in tokens.items()}
+            outs.append(model.encode_text(tokens, normalize=True).float().cpu().numpy())
     return np.concatenate(outs)

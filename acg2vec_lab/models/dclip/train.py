@@ -73,10 +73,14 @@ def make_optimizer(model: Any, cfg: DclipConfig) -> Any:
 
 def save_checkpoint(path: Path, model: Any, opt: Any, cfg: DclipConfig, step: int, epoch: int,
                     history: list[float]) -> Path:
-    """``last.pt``: tensors and numbers only (the config and history live in the run manifest)."""
+    """``last.pt``: tensors and numbers only (the config lives in the run manifest). The loss history
+    is kept here too: a run killed after ``last.pt`` and before the manifest resumes with all of it."""
+    import torch
+
     return save_torch_state({"epoch": epoch, "step": step, "model_state_dict": model.state_dict(),
                              "optimizer_state_dict": opt.state_dict(),
-                             "loss": history[-1] if history else float("nan")}, path)
+                             "loss": history[-1] if history else float("nan"),
+                             "loss_history": torch.tensor(history, dtype=torch.float64)}, path)
 
 
 def data_fingerprint(images: Any, pair_image: Sequence[int], captions: Sequence[str]) -> str:
@@ -121,7 +125,10 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
         model.load_state_dict(ck["model_state_dict"])
         opt.load_state_dict(ck["optimizer_state_dict"])
         step, resumed_from = int(ck["step"]), int(ck["step"])
-        history = [float(r["loss"]) for r in state["history"]][:step]
+        if "loss_history" in ck:  # the checkpoint's own (newer than the manifest's when killed in between)
+            history = [float(v) for v in ck["loss_history"].tolist()][:step]
+        else:
+            history = [float(r["loss"]) for r in state["history"]][:step]
     pair_image = np.asarray(pair_image)
     tokens = tokenize(list(captions))
     n = len(pair_image)
@@ -130,6 +137,9 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
     use_amp = cfg.amp and torch.cuda.is_available()
     t0 = time.perf_counter()
     model.train()
+    from acg2vec_lab import progress
+
+    bar = progress.bar(total=steps, initial=step, desc="dclip train", unit="step")
     while step < steps:
         epoch = step // per_epoch
         order = np.random.default_rng(seed + epoch).permutation(n)
@@ -148,12 +158,20 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
             model.logit_scale.clamp_(0, math.log(100))
         step += 1
         history.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]:.4f}", refresh=False)
         if log_every and step % log_every == 0:
             print(f"step {step}/{steps} loss {history[-1]:.4f}")
         if run is not None and (step % cfg.checkpoint_every == 0 or step == steps):
             save_checkpoint(path, model, opt, cfg, step, epoch, history)
             run.save([{"step": i + 1, "loss": v} for i, v in enumerate(history)], step,
                      complete=step >= cfg.steps, target_steps=steps)
+    bar.close()
+    if run is not None and resumed_from is not None and resumed_from == step:
+        # resumed at the last checkpoint with nothing left to do: a kill between last.pt and the manifest
+        # left the manifest one checkpoint behind; bring it up to the weights on disk
+        run.save([{"step": i + 1, "loss": v} for i, v in enumerate(history)], step,
+                 complete=step >= cfg.steps, target_steps=steps)
     model.eval()
     return {"model": model, "tokenize": tokenize, "history": history, "step": step,
             "resumed_from": resumed_from, "seconds": time.perf_counter() - t0, "run": run}

@@ -14,6 +14,11 @@
 
 Everything meets in the canonical weight dict of :mod:`.torch_model` (keys ``stem``, ``b<i>.c1``,
 ``b<i>.c2``, ``b<i>.c3``, ``b<i>.sc``, ``head``).
+
+Nothing in a file runs: a Keras file's architecture is checked against the built-in layer allow-list
+(:func:`acg2vec_lab.io_safety.check_keras_config`: a ``Lambda`` or custom layer is refused, naming the
+file and the layer) before Keras or our reader touches it, ``.keras`` files load with
+``safe_mode=True``, and torch files with ``weights_only=True`` (:func:`safe_torch_load`).
 """
 from __future__ import annotations
 
@@ -25,6 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from acg2vec_lab.io_safety import (
+    UnsafeModelFile,
+    check_keras_config,
+    keras_file_config,
+    parse_json_text,
+    read_json_file,
+)
 from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
 from acg2vec_lab.models.deepdanbooru.tf_model import Topology, config_from_topology, topology
 
@@ -157,10 +169,18 @@ def read_legacy_h5(path: str | Path) -> H5Contents:
     import h5py
 
     path = Path(path)
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise LoadError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
         if "model_config" not in f.attrs:
             raise LoadError(f"{path}: no 'model_config' attribute (not a full legacy Keras model file)")
-        config = json.loads(_attr_str(f.attrs["model_config"]))
+        config = parse_json_text(_attr_str(f.attrs["model_config"]), path, LoadError, "model_config", expect=dict)
+        try:
+            check_keras_config(config, path)  # a Lambda / custom layer is refused before anything else
+        except UnsafeModelFile as exc:
+            raise LoadError(str(exc)) from exc
         group = f["model_weights"] if "model_weights" in f else f
         layer_names = _read_attr_list(group, "layer_names")
         if layer_names is None:
@@ -270,12 +290,26 @@ def load_h5_model(path: str | Path, image_size: int | None = None):
 
 
 def load_keras_file(path: str | Path, image_size: int | None = None):
-    """Our Keras model from a Keras 3 ``.keras`` file (read by Keras, weights mapped by topology)."""
+    """Our Keras model from a Keras 3 ``.keras`` file (read by Keras, weights mapped by topology).
+
+    The file's architecture is checked first (:func:`acg2vec_lab.io_safety.check_keras_config`: a
+    ``Lambda`` or non-built-in layer is refused with a :class:`LoadError` naming the file and the
+    layer), then Keras reads it with ``safe_mode=True``; any Keras failure is a :class:`LoadError`
+    naming the file.
+    """
     import keras
 
     from acg2vec_lab.models.deepdanbooru.tf_model import build_model
 
-    src = keras.saving.load_model(str(path), compile=False)
+    path = Path(path)
+    try:
+        check_keras_config(keras_file_config(path), path)
+    except UnsafeModelFile as exc:
+        raise LoadError(str(exc)) from exc
+    try:
+        src = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except (ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+        raise LoadError(f"{path}: Keras could not load the model safely ({type(exc).__name__}: {exc})") from exc
     top = topology(src)
     kwargs = {"image_size": image_size} if image_size else {}
     cfg = config_from_topology(top, **kwargs)
@@ -289,8 +323,39 @@ def load_keras_file(path: str | Path, image_size: int | None = None):
 # ---------------------------------------------------------------------------------------------
 
 def read_tags(path: str | Path) -> list[str]:
-    """``tags.txt``: one tag per line, blank lines ignored (DeepDanbooru ``load_tags``)."""
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """``tags.txt``: one tag per line, blank lines ignored (DeepDanbooru ``load_tags``); a file that
+    is not UTF-8 text is a :class:`LoadError` naming it and the line."""
+    from acg2vec_lab.tagging.categories import read_tags_txt
+
+    return read_tags_txt(path, LoadError)
+
+
+def read_categories(path: str | Path) -> list[dict[str, Any]]:
+    """``categories.json``: ``[{"name": str, "start_index": int}]``; anything else is a
+    :class:`LoadError` naming the file and the entry."""
+    from acg2vec_lab.tagging.categories import read_categories_json
+
+    return read_categories_json(path, LoadError)
+
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+
+
+def read_project_json(path: str | Path) -> dict[str, Any]:
+    """A DeepDanbooru ``project.json``: a JSON object whose ``model`` (when given) is a plain name
+    (it becomes part of the file name ``model-<name>.h5``, so no path separators or ``..``) and whose
+    ``image_width`` / ``image_height`` (when given) are positive integers. Anything else is a
+    :class:`LoadError` naming the file and the key."""
+    path = Path(path)
+    project = read_json_file(path, LoadError, "DeepDanbooru project.json", expect=dict)
+    name = project.get("model", "resnet_custom_v2")
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name) or ".." in name:
+        raise LoadError(f"{path}: 'model' must be a plain model name (letters, digits, '_', '-', '.'), got {name!r:.80}")
+    for key in ("image_width", "image_height"):
+        value = project.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise LoadError(f"{path}: {key!r} must be a positive integer, got {value!r:.80}")
+    return project
 
 
 def tag_categories(tags: list[str], categories: list[dict] | None) -> list[str]:
@@ -323,7 +388,7 @@ def load_project(folder: str | Path) -> DeepDanbooruProject:
     """A DeepDanbooru project folder: ``project.json`` names the model; ``.keras`` preferred over ``.h5``."""
     folder = Path(folder)
     pj = folder / "project.json"
-    project = json.loads(pj.read_text(encoding="utf-8")) if pj.is_file() else {}
+    project = read_project_json(pj) if pj.is_file() else {}
     name = project.get("model", "resnet_custom_v2")
     candidates = [folder / f"model-{name}.keras", folder / f"model-{name}.h5"]
     model_file = next((c for c in candidates if c.is_file()), None)
@@ -342,7 +407,7 @@ def load_project(folder: str | Path) -> DeepDanbooruProject:
     if len(tags) != cfg.n_tags:
         raise LoadError(f"{folder}: tags.txt has {len(tags)} tags but the model's head has {cfg.n_tags} outputs")
     cats_path = folder / "categories.json"
-    cats = json.loads(cats_path.read_text(encoding="utf-8")) if cats_path.is_file() else None
+    cats = read_categories(cats_path) if cats_path.is_file() else None
     return DeepDanbooruProject(folder, model, cfg, tags, tag_categories(tags, cats), project, model_file)
 
 

@@ -27,6 +27,7 @@ class DeepDanbooruTagger:
     """
 
     name = "deepdanbooru"
+    framework = "tensorflow"
 
     def __init__(self, model: Any, tags: Sequence[str], categories: Sequence[int],
                  preprocess_mode: str = "deepdanbooru", source: str = "") -> None:
@@ -44,7 +45,14 @@ class DeepDanbooruTagger:
         self.input_size = (int(shape[1]), int(shape[2]))
         self.preprocess_mode = preprocess_mode
         self.source = source
+        self.device: str | None = None  # a TensorFlow device ("/GPU:0"); None: TensorFlow's default placement
         self._call = None
+
+    def to(self, device: str) -> DeepDanbooruTagger:
+        """Run on this TensorFlow device (``"/CPU:0"``, ``"/GPU:0"``; see :mod:`acg2vec_lab.device`)."""
+        self.device = device
+        self._call = None
+        return self
 
     def preprocess(self, image: Any) -> np.ndarray:
         return preprocess_image(image, self.input_size, self.preprocess_mode)
@@ -57,7 +65,13 @@ class DeepDanbooruTagger:
             spec = tf.TensorSpec([None, *self.input_size, 3], tf.float32)
             model = self.model
             self._call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        out = self._call(np.asarray(batch, dtype=np.float32))
+        if self.device is not None:
+            import tensorflow as tf
+
+            with tf.device(self.device):
+                out = self._call(np.asarray(batch, dtype=np.float32))
+        else:
+            out = self._call(np.asarray(batch, dtype=np.float32))
         if isinstance(out, (list, tuple)):
             out = out[0]
         return np.asarray(out, dtype=np.float32)

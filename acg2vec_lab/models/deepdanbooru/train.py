@@ -250,7 +250,7 @@ def _load_optimizer(opt: Any, model: Any, path: Path) -> bool:
     if not path.exists():
         return False
     opt.build(model.trainable_variables)
-    data = np.load(path)
+    data = np.load(path, allow_pickle=False)
     if len(data.files) != len(opt.variables):
         return False
     for i, v in enumerate(opt.variables):
@@ -351,7 +351,9 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
         val_x = np.stack(prepare_images(data.val_paths, size, False, workers=cfg.workers))
         batches = AugmentedBatches(train_images, data.y_train, size, cfg, cfg.steps_per_epoch, cfg.seed, start_epoch)
         guard = NaNGuard(verbose=True)
-        for epoch in range(start_epoch, total_epochs):
+        from acg2vec_lab import progress
+
+        for epoch in progress.bar(range(start_epoch, total_epochs), desc="deepdanbooru train", unit="epoch"):
             te = time.perf_counter()
             opt.learning_rate.assign(lr_for_epoch(cfg, epoch))
             hist = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, callbacks=[guard],
@@ -377,6 +379,12 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
             run.save(state["history"], state["epochs_done"], complete=state["epochs_done"] >= cfg.epochs,
                      guard_events=state["guard_events"], bn_events=state["bn_events"],
                      model_variant=cfg.model_variant, n_tags=len(data.tags))
+    m = run.manifest() or {}
+    done = int(state["epochs_done"])
+    if done and (int(m.get("step", -1)) != done or bool(m.get("complete")) != (done >= cfg.epochs)):
+        # a kill between train_state.json and the manifest left the manifest one epoch behind the files
+        run.save(state["history"], done, complete=done >= cfg.epochs, guard_events=state["guard_events"],
+                 bn_events=state["bn_events"], model_variant=cfg.model_variant, n_tags=len(data.tags))
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, data.tags, data.categories, ckpt, state, data, resumed_from, time.perf_counter() - t0)

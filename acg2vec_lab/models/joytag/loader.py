@@ -7,13 +7,13 @@ training code (``use_amp``, ``ml_decoder_head``, ...) are dropped with a note. O
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from acg2vec_lab.io_safety import read_json_file, read_text_file
 from acg2vec_lab.models.joytag.config import VIT_KWARGS
 from acg2vec_lab.models.joytag.model import JoyTagViT
 
@@ -28,8 +28,8 @@ class LoadedJoyTag:
 
 
 def read_top_tags(path: str | os.PathLike) -> list[str]:
-    """``top_tags.txt``: one tag per line, blank lines ignored."""
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """``top_tags.txt``: one tag per line, blank lines ignored (not UTF-8: a ``ValueError`` naming the file)."""
+    return [line.strip() for line in read_text_file(path, ValueError, "top_tags.txt").splitlines() if line.strip()]
 
 
 def _safe_torch_load(path: Path, map_location: str) -> Any:
@@ -41,6 +41,8 @@ def _safe_torch_load(path: Path, map_location: str) -> Any:
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{path}: refused to load: the file holds pickled objects other than tensors and plain "
                          f"containers, which could run code (torch.load weights_only=True)") from exc
+    except (RuntimeError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
 
 
 def load_folder(folder: str | os.PathLike, map_location: str = "cpu") -> LoadedJoyTag:
@@ -48,7 +50,7 @@ def load_folder(folder: str | os.PathLike, map_location: str = "cpu") -> LoadedJ
     read with ``weights_only=True``), read the tags. Every key of the file must be consumed and every
     shape match; errors name the folder and the key."""
     folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config = read_json_file(folder / "config.json", ValueError, "JoyTag config", expect=dict)
     cls = config.get("class", "ViT")
     if cls != "ViT":
         raise ValueError(f"{folder / 'config.json'}: class {cls!r} is not supported (only 'ViT')")

@@ -22,6 +22,7 @@ class JoyTagTagger:
     """
 
     name = "joytag"
+    framework = "torch"
 
     def __init__(self, model: Any, tags: Sequence[str], categories: Sequence[int], source: str = "") -> None:
         if model.n_tags != len(tags) or len(categories) != len(tags):
@@ -31,6 +32,11 @@ class JoyTagTagger:
         self.categories = [int(c) for c in categories]
         self.input_size = (model.image_size, model.image_size)
         self.source = source
+
+    def to(self, device: str) -> JoyTagTagger:
+        """Move the model to a torch device (``"cpu"``, ``"cuda"``; see :mod:`acg2vec_lab.device`)."""
+        self.model.to(device)
+        return self
 
     def preprocess(self, image: Any) -> np.ndarray:
         """PIL RGB -> ``(3, S, S)`` float32 (white square pad, bicubic, CLIP mean/std)."""

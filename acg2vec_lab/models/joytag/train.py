@@ -109,7 +109,9 @@ def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None
     gen = torch.Generator().manual_seed(seed)
     hist: dict[str, list[float]] = {"loss": [], "grad_norm": [], "seconds": []}
     step = 0
-    for epoch in range(cfg.epochs):
+    from acg2vec_lab import progress
+
+    for epoch in progress.bar(range(cfg.epochs), desc="joytag train", unit="epoch"):
         model.train()
         t0, losses, norms = time.time(), [], []
         order = torch.randperm(len(xt), generator=gen)
@@ -141,10 +143,12 @@ def predict_probs(model: Any, x: np.ndarray, batch_size: int = 32) -> np.ndarray
     import torch
 
     model.eval()
+    device = next(model.parameters()).device  # the inputs go where the model is (CPU or a GPU)
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            out.append(torch.sigmoid(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])))).numpy())
+            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device)
+            out.append(torch.sigmoid(model(xb)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.n_tags), np.float32)
 
 

@@ -73,7 +73,10 @@ def train(cfg: Any, train_x: np.ndarray, train_y: dict[str, np.ndarray], val_x: 
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr))
     train_ds = make_tf_dataset(train_x, train_y, cfg.batch_size, True, seed)
     val_ds = make_tf_dataset(val_x, val_y, cfg.batch_size, False, seed) if val_x is not None else None
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=list(callbacks), verbose=verbose)
+    from acg2vec_lab import progress
+
+    bars = [] if verbose else [progress.keras_epochs(cfg.epochs, "pix2score train")]
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=[*callbacks, *bars], verbose=verbose)
     history: dict[str, Any] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     if cfg.recalibrate_bn:
         history.update(recalibrate_bn(model, train_x, cfg.batch_size, cfg.recalibrate_batches, val_x, val_y))

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from acg2vec_lab import progress
 from acg2vec_lab.models.real_cugan.geometry import (  # noqa: F401  (re-exported: tiling's vocabulary)
     GEOMETRY,
     MODES,
@@ -62,12 +63,14 @@ def run_tiled(run: Callable, x: np.ndarray, scale: int, mode: str = "exact", til
     ys, xs = tile_starts(ph, tile), tile_starts(pw, tile)
     tiles = [(y0, min(y0 + tile, ph), x0, min(x0 + tile, pw)) for y0 in ys for x0 in xs]
     hp, wp = ph + 2 * m, pw + 2 * m
+    bar = progress.bar(total=len(tiles) * (n_se + 1), desc=f"tiles ({mode})", unit="tile", leave=False)
     means: list[np.ndarray] = []
     for i in range(n_se):
         acc, count = 0.0, 0
         full_h, full_w = se_size(scale, hp, i), se_size(scale, wp, i)
         for y0, y1, x0, x1 in tiles:
             f = run(xp[:, y0:y1 + 2 * m, x0:x1 + 2 * m], means, i)[0].astype(np.float64)
+            bar.update(1)
             if mode == "cache":
                 acc = acc + f.mean(axis=(0, 1))
                 count += 1
@@ -85,9 +88,11 @@ def run_tiled(run: Callable, x: np.ndarray, scale: int, mode: str = "exact", til
     out = None
     for y0, y1, x0, x1 in tiles:
         o = run(xp[:, y0:y1 + 2 * m, x0:x1 + 2 * m], means, None)
+        bar.update(1)
         if out is None:
             out = np.zeros((1, scale * ph, scale * pw, o.shape[-1]), np.float32)
         out[:, scale * y0:scale * y1, scale * x0:scale * x1] = o
+    bar.close()
     return out[:, : scale * h0, : scale * w0]
 
 
@@ -99,21 +104,23 @@ def torch_upscale(model, x, alpha: float = 1.0, mode: str = "none", tile: int = 
     """PyTorch: x NCHW float tensor (network range) -> NCHW float tensor."""
     import torch
 
+    dev = next(model.parameters()).device  # tiles go where the model is (CPU or a GPU), results come back
     if mode == "none" and x.shape[0] != 1:
         with torch.no_grad():
-            return model(x, alpha)
+            return model(x.to(dev), alpha).cpu()
 
     def run(xp, means, stop_at):
-        t = torch.from_numpy(np.ascontiguousarray(xp)).permute(0, 3, 1, 2)
-        ctx = SECtx(means={i: torch.from_numpy(mv).view(1, -1, 1, 1) for i, mv in enumerate(means)}, stop_at=stop_at)
+        t = torch.from_numpy(np.ascontiguousarray(xp)).permute(0, 3, 1, 2).to(dev)
+        ctx = SECtx(means={i: torch.from_numpy(mv).view(1, -1, 1, 1).to(dev) for i, mv in enumerate(means)},
+                    stop_at=stop_at)
         with torch.no_grad():
             try:
                 y = model.core(t, alpha, ctx)
             except StopAtSE as stop:
                 y = stop.features
-        return y.permute(0, 2, 3, 1).numpy()
+        return y.permute(0, 2, 3, 1).float().cpu().numpy()
 
-    xn = x.permute(0, 2, 3, 1).numpy()
+    xn = x.permute(0, 2, 3, 1).cpu().numpy()
     y = run_tiled(run, xn, model.scale, mode, tile, _n_se(model.se))
     return torch.from_numpy(np.ascontiguousarray(y)).permute(0, 3, 1, 2)
 
