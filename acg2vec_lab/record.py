@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,22 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"record() takes a number, bool or string, got {type(value).__name__}")
 
 
+# The one naming scheme of recorded metrics: ``<model or area>/<quantity>[/<qualifier>...][@<k or threshold>]``,
+# e.g. ``tagger/test_micro_f1@0.35``, ``dclip/recall@5``, ``preprocess/a1111/full/score_max_abs_diff``.
+# The split, when there is one, goes in the name's quantity (``test_mAP``) or in ``split=`` meta; the
+# data source in ``data=``. Segments are letters, digits, ``_ . + -`` (no spaces), so a name is a
+# stable key for the findings, the tests and the metrics table.
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)+(@[A-Za-z0-9_.+-]+)?$")
+
+
+def check_name(name: str) -> str:
+    """``name`` if it follows :data:`NAME_RE`'s scheme, else a ``ValueError`` that shows the scheme."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"record name {name!r} does not follow <model or area>/<quantity>[/<qualifier>...]"
+                         "[@<k or threshold>] (letters, digits, _ . + - ; lower-case first segment)")
+    return name
+
+
 def record(name: str, value: Any, *, data: str | None = None, **meta: Any) -> Any:
     """Record one headline value of this notebook for the run's metrics table; returns ``value``.
 
@@ -66,6 +83,7 @@ def record(name: str, value: Any, *, data: str | None = None, **meta: Any) -> An
         data: where the value comes from (one of ``DATA_SOURCES``); default: the notebook's.
         **meta: optional context kept beside the value (``split="test"``, ``model="tiny"``...).
     """
+    check_name(name)
     row = {"notebook": notebook_name(), "name": name, "value": _jsonable(value), "time": time.time(),
            "data": data_source(data)}
     if meta:

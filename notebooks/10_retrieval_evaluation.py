@@ -255,12 +255,12 @@ chance = evaluate.chance_row(table)
 eff_row = table[table["model"] == "efficientnet_lite0"].iloc[0]
 for _, row in table.iterrows():
     for rule in ("character", "series", "tags"):
-        record(f"retrieval/{rule}/mAP@10/{row['model']}", float(row[f"{rule}/mAP@10"]), weights=row["weights"],
+        record(f"retrieval/{rule}/{row['model']}/mAP@10", float(row[f"{rule}/mAP@10"]), weights=row["weights"],
                status=row["status"])
-    record(f"retrieval/character/recall@10/{row['model']}", float(row["character/recall@10"]))
-record("retrieval/character/mAP@10/random_rankings", chance_map, seeds=NULL_SEEDS)
+    record(f"retrieval/character/{row['model']}/recall@10", float(row["character/recall@10"]))
+record("retrieval/character/random_rankings/mAP@10", chance_map, seeds=NULL_SEEDS)
 for name, row in renpy_table.iterrows():
-    record(f"retrieval/renpy/mAP@5/{name}", float(row["mAP@5"]), data="real", weights=embedders[name].weights)
+    record(f"retrieval/renpy/{name}/mAP@5", float(row["mAP@5"]), data="real", weights=embedders[name].weights)
 vectors_note = "vectors synthesised from EfficientNet-Lite0 embeddings of the SYNTHETIC pictures"
 approx = index_table[(index_table.index > 0) & (index_table["recall_at_10"] >= TARGET_RECALL)]
 best = approx.sort_values("batched_qps", ascending=False).iloc[0] if len(approx) else None
@@ -270,7 +270,7 @@ record("index/planner_sq8_recall@10", float(report["recall@10"]), vectors=vector
        nprobe=int(report["tuning"][-1][1]))
 milvus_recall = dict(zip(milvus_table["nprobe"], milvus_table["recall@10"]))
 for nprobe, value in milvus_recall.items():
-    record(f"index/milvus_lite_ivf_sq8_recall@10/nprobe={nprobe}", float(value), vectors=vectors_note,
+    record(f"index/milvus_lite_ivf_sq8/nprobe_{nprobe}/recall@10", float(value), vectors=vectors_note,
            n=n_milvus, nlist=nlist)
 record("index/milvus_lite_index_type", str(milvus_report["index_type"]),
        segment_indexes=str(milvus_report.get("segment_indexes")))

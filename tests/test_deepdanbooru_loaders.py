@@ -131,7 +131,9 @@ def test_h5_read_by_topology_not_names(tiny, tmp_path):
 def test_h5_chunked_attributes(tiny, tmp_path, monkeypatch):
     """Keras splits attribute lists over 64 KB into layer_names0, layer_names1, ... (v3 needs it)."""
     _, model = tiny
-    monkeypatch.setattr(L, "HDF5_OBJECT_HEADER_LIMIT", 256)
+    from acg2vec_lab.models.deepdanbooru import h5 as H5
+
+    monkeypatch.setattr(H5, "HDF5_OBJECT_HEADER_LIMIT", 256)  # the Keras-file module owns the limit
     path = L.write_legacy_h5(model, tmp_path / "chunked.h5")
     with h5py.File(path) as f:
         assert "layer_names" not in f["model_weights"].attrs and "layer_names2" in f["model_weights"].attrs

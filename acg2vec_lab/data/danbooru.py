@@ -38,9 +38,13 @@ from typing import Any, NamedTuple
 from acg2vec_lab.io import file_digest
 from acg2vec_lab.io_safety import InputFileError, UnsafePath, parse_json_text, read_json_file
 from acg2vec_lab.io_safety import safe_join as _safe_join
+from acg2vec_lab.tagging import categories as _categories
 
-GENERAL, ARTIST, COPYRIGHT, CHARACTER, META = 0, 1, 3, 4, 5
-CATEGORY_NAMES = {GENERAL: "general", ARTIST: "artist", COPYRIGHT: "copyright", CHARACTER: "character", META: "meta"}
+# the metadata's category codes and names: one table, the tagging leaf's (no rating block here)
+GENERAL, ARTIST, COPYRIGHT, CHARACTER, META = (_categories.CATEGORY_GENERAL, _categories.CATEGORY_ARTIST,
+                                               _categories.CATEGORY_COPYRIGHT, _categories.CATEGORY_CHARACTER,
+                                               _categories.CATEGORY_META)
+CATEGORY_NAMES = _categories.DANBOORU_CATEGORY_NAMES
 CATEGORY_BY_NAME = {v: k for k, v in CATEGORY_NAMES.items()}
 API_TAG_FIELDS = {
     "tag_string_general": GENERAL,

@@ -1,4 +1,4 @@
-"""Schemas of the training configs (``configs/deepdanbooru_train/*.json``, ``configs/deepix/*.json``)."""
+"""Schema of the DeepDanbooru tagger training config (``configs/deepdanbooru_train/*.json``); deepix has its own in ``models/deepix/config.py``."""
 from __future__ import annotations
 
 import dataclasses
