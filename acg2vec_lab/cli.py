@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
+    finally:
+        progress.set_enabled(None)  # main() called in-process (tests, notebooks) leaves the switch as it was
 
 
 if __name__ == "__main__":  # pragma: no cover

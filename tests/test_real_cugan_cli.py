@@ -26,3 +26,40 @@ def test_upscale_folder_resumable(tmp_path, capsys):
     second = json.loads(capsys.readouterr().out)
     assert second["done"] == [] and len(second["skipped_existing"]) == 2
     assert cli.main(["upscale", str(src / "a.png"), str(tmp_path / "x.png"), "--scale", "4", "--denoise", "denoise1x"]) == 2
+
+
+def test_upscale_takes_released_pth_and_ncnn_files(tmp_path, capsys):
+    """``--weights``: an upstream ``.pth`` (written here with plain ``torch.save`` of a state dict, the
+    release's format) and an ncnn ``.param`` + ``.bin`` (a copy of the official pair) give the same
+    pixels as the official model they hold; a wrong file is an error naming it."""
+    import shutil
+
+    import torch
+
+    from acg2vec_lab.models.real_cugan import weights
+
+    src = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 23, 3), dtype=np.uint8)).save(src)
+    assert cli.main(["upscale", str(src), str(tmp_path / "official.png"), "--no-progress"]) == 0
+    official = np.asarray(Image.open(tmp_path / "official.png"))
+    model, pro = weights.load_official("models-se/up2x-conservative")
+    pth = tmp_path / "up2x-conservative.pth"
+    torch.save({k: v.clone() for k, v in model.state_dict().items()}, pth)
+    param = weights.param_path("models-se/up2x-conservative")
+    ncnn = tmp_path / "ncnn"
+    ncnn.mkdir()
+    shutil.copy(param, ncnn / param.name)
+    shutil.copy(param.with_suffix(".bin"), ncnn / param.with_suffix(".bin").name)
+    capsys.readouterr()
+    for w in (pth, ncnn / param.name):
+        out = tmp_path / f"{w.suffix[1:]}.png"
+        assert cli.main(["upscale", str(src), str(out), "--weights", str(w), "--no-progress"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["weights"] == f"released: {w}" and summary["device"]["device"] == "cpu"
+        assert np.array_equal(np.asarray(Image.open(out)), official), w
+    (tmp_path / "bad.pth").write_bytes(b"garbage")
+    (ncnn / param.with_suffix(".bin").name).unlink()
+    for bad, why in ((tmp_path / "bad.pth", "bad.pth"), (ncnn / param.name, "are not beside it"),
+                     (tmp_path / "a.png", "not a Real-CUGAN file")):
+        assert cli.main(["upscale", str(src), str(tmp_path / "x.png"), "--weights", str(bad)]) == 2
+        assert why in capsys.readouterr().err

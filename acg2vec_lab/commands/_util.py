@@ -74,6 +74,15 @@ def place(obj: Any, framework: str, what: str, precision: str = "float32") -> di
         first = obj.providers[0]
         name = first[0] if isinstance(first, (tuple, list)) else str(first)
         return _device.announce(framework, "cuda" if name.startswith("CUDA") else "cpu", precision, what)
+    if framework == "onnxruntime":  # not loaded yet: the providers the request will give
+        from acg2vec_lab.models.wd14.tagger import providers_for_device
+
+        try:
+            first = providers_for_device(_device.normalise(None))[0]
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+        name = first[0] if isinstance(first, (tuple, list)) else str(first)
+        return _device.announce(framework, "cuda" if name.startswith("CUDA") else "cpu", precision, what)
     try:
         dev = _device.resolve(framework)
     except _device.DeviceError as exc:

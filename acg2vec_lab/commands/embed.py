@@ -18,13 +18,23 @@ TEXT_EXAMPLES = """  acg2vec-lab embed-text --model acgvoc2vec "艦これ" "kanc
 
 
 def _run(args, modality: str) -> int:
-    import numpy as np
 
     from acg2vec_lab.commands._util import CLIError, is_untrained, print_json, refuse_untrained, untrained_label
     from acg2vec_lab.config import current_profile
     from acg2vec_lab.embedders import available
 
     profile = current_profile(args.profile)
+    if args.weights:  # released weights: the format is read from the files (models/released.py)
+        from acg2vec_lab.models.released import WeightsError, load_embedder
+
+        if args.model:
+            raise CLIError("give --model NAME (an embedder of this workbook) or --weights PATH (released weights), "
+                           "not both")
+        try:
+            emb = load_embedder(args.weights, modality)
+        except (WeightsError, FileNotFoundError) as exc:
+            raise CLIError(str(exc)) from exc
+        return _embed(args, emb, untrained_label(False), modality)
     embs = available(profile, modality)
     if args.list:
         print_json([{"name": e.name, "dim": e.dim, "weights": e.weights, "untrained": is_untrained(e.weights),
@@ -34,12 +44,19 @@ def _run(args, modality: str) -> int:
         raise CLIError(f"--model is required; available {modality} embedders: {', '.join(sorted(embs)) or 'none'}")
     if args.model not in embs:
         raise CLIError(f"no {modality} embedder {args.model!r}; available: {', '.join(sorted(embs)) or 'none'}")
-    if not args.inputs:
-        raise CLIError("nothing to embed")
     emb = embs[args.model]
     label = untrained_label(refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained))
-    from acg2vec_lab.commands._util import place
+    return _embed(args, emb, label, modality)
 
+
+def _embed(args, emb, label, modality: str) -> int:
+    """Embed ``args.inputs`` with ``emb`` (a registered embedder or one over ``--weights``)."""
+    import numpy as np
+
+    from acg2vec_lab.commands._util import CLIError, place, print_json
+
+    if not args.inputs:
+        raise CLIError("nothing to embed")
     label["device"] = place(None, emb.framework, f"{args.command} {emb.name}")  # the embedder places its model
     if modality == "image" and args.out:
         return _embed_images_to_file(args, emb, label)
@@ -131,6 +148,10 @@ def _add(sub, name: str, modality: str, examples: str, what: str) -> None:
                     examples, lambda args: _run(args, modality))
     p.add_argument("inputs", nargs="*", metavar="IMAGE" if modality == "image" else "TEXT")
     p.add_argument("--model", help="embedder name (see --list)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="released weights instead of --model: " + (
+                       "a WD14 / wd-v3, DeepDanbooru project or JoyTag folder (their pooled features)"
+                       if modality == "image" else "a sentence-transformers folder"))
     p.add_argument("--out", help="write an (N, dim) float32 .npy instead of printing vectors")
     p.add_argument("--normalize", action="store_true", help="L2-normalise the vectors")
     if modality == "image":

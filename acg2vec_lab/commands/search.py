@@ -105,16 +105,25 @@ def _build(args) -> int:
     info, skipped, meta, resumed, checkpoint, ran_on = {}, [], None, {}, None, None
     _remove_stale_index_parts(Path(args.out))
     if args.images:
-        if not args.model:
-            raise CLIError("--images needs --model NAME (see `acg2vec-lab embed-image --list`)")
+        if bool(args.model) == bool(args.weights):
+            raise CLIError("--images needs --model NAME (see `acg2vec-lab embed-image --list`) or --weights PATH "
+                           "(a released tagger folder), one of them")
         if not Path(args.images).is_dir():
             raise CLIError(f"{args.images} is not a folder")
-        from acg2vec_lab.embedders import get
+        if args.weights:
+            from acg2vec_lab.models.released import WeightsError, load_embedder
 
-        try:
-            emb = get(args.model, profile)
-        except KeyError as exc:
-            raise CLIError(str(exc.args[0])) from exc
+            try:
+                emb = load_embedder(args.weights, "image")
+            except (WeightsError, FileNotFoundError) as exc:
+                raise CLIError(str(exc)) from exc
+        else:
+            from acg2vec_lab.embedders import get
+
+            try:
+                emb = get(args.model, profile)
+            except KeyError as exc:
+                raise CLIError(str(exc.args[0])) from exc
         if emb.modality != "image":
             raise CLIError(f"{args.model} embeds {emb.modality}, not images")
         untrained = refuse_untrained(emb.name, emb.weights, profile, args.allow_untrained)
@@ -137,6 +146,8 @@ def _build(args) -> int:
         meta = pd.DataFrame({"path": [str(p) for p in paths]})
         info = {"model": emb.name, "space": emb.space, "weights": emb.weights, "profile": profile,
                 "untrained": untrained}
+        if args.weights:
+            info["weights_path"] = str(Path(args.weights).resolve())
     else:
         try:
             x = np.load(args.vectors, allow_pickle=False)
@@ -192,7 +203,17 @@ def _query(args) -> int:
         raise CLIError("this index was built from bare vectors without --model; it can only be queried from Python")
     from acg2vec_lab.embedders import available
 
-    embs = available(profile)
+    if index.info.get("weights_path"):  # built with --weights: the same released files embed the query
+        from acg2vec_lab.models.released import WeightsError, load_embedder
+
+        if args.text:
+            raise CLIError(f"{args.index} was built from released image weights; it takes --image queries only")
+        try:
+            embs = {model: load_embedder(index.info["weights_path"], "image")}
+        except (WeightsError, FileNotFoundError) as exc:
+            raise CLIError(f"{args.index} was built with --weights {index.info['weights_path']}: {exc}") from exc
+    else:
+        embs = available(profile)
     if model not in embs:
         raise CLIError(f"the index's model {model!r} is not available in profile {profile}")
     built_with = index.info.get("weights")
@@ -237,6 +258,9 @@ def register(sub) -> None:
     b.add_argument("--vectors", help="(N, d) float .npy file")
     b.add_argument("--ids", help="ids for --vectors: .npy or a text file of integers (default 0..N-1)")
     b.add_argument("--model", help="embedder name (required with --images), e.g. efficientnet_lite0")
+    b.add_argument("--weights", metavar="PATH", help="released weights instead of --model: a WD14 / wd-v3, "
+                   "DeepDanbooru project or JoyTag folder (its pooled features); queries then need the same "
+                   "--weights (the index records them)")
     b.add_argument("--out", required=True, help="index folder to write (replaced atomically)")
     b.add_argument("--kind", default="auto", choices=["auto", "flat", "hnsw", "ivf_flat", "ivf_sq8", "ivf_pq"],
                    help="index type (auto: the planner's choice for N, d and --memory-gb)")

@@ -6,7 +6,35 @@ from acg2vec_lab.commands._util import CLIError, add_command, add_runtime_option
 EXAMPLES = """  acg2vec-lab upscale in.png out.png                           # 2x, conservative, PyTorch
   acg2vec-lab upscale in.jpg out.png --scale 4 --denoise denoise3x --backend tf
   acg2vec-lab upscale pics/ big/ --tile exact --tile-size 128    # a folder; reruns skip finished files
+  acg2vec-lab upscale in.png out.png --weights up2x-denoise3x.pth  # released PyTorch weights (scale read from them)
+  acg2vec-lab upscale in.png out.png --weights models-se/up2x-conservative.param  # an ncnn model (.bin beside it)
 """
+
+
+def _load_weights(path):
+    """(torch UpCunet, pro, label) of ``--weights``: an upstream ``.pth`` state dict or an ncnn ``.param``
+    (its ``.bin`` beside it); the scale, width and SE come from the file, not from the options."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"--weights {p}: no such file (expected a Real-CUGAN .pth or an ncnn .param with its .bin)")
+    try:
+        if p.suffix == ".param":
+            if not p.with_suffix(".bin").is_file():
+                raise CLIError(f"--weights {p}: the ncnn weights {p.with_suffix('.bin').name} are not beside it")
+            from acg2vec_lab.models.real_cugan.ncnn import load_ncnn
+
+            model, pro = load_ncnn(p)
+        elif p.suffix in (".pth", ".pt"):
+            from acg2vec_lab.models.real_cugan.torch_model import load_pth
+
+            model, pro = load_pth(str(p))
+        else:
+            raise CLIError(f"--weights {p}: not a Real-CUGAN file (expected .pth, or .param with its .bin)")
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        raise CLIError(f"--weights {p}: {exc}") from exc
+    return model, pro, f"released: {p}"
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 DENOISE = ("conservative", "no-denoise", "denoise1x", "denoise2x", "denoise3x")
 
@@ -33,7 +61,9 @@ def _main(args) -> int:
     if not src.exists():
         raise CLIError(f"input {src} does not exist")
     name = weights.variant_name(args.scale, args.denoise, args.family)
-    if name not in weights.OFFICIAL_MODELS:
+    if args.weights:
+        name = f"weights:{Path(args.weights).name}"
+    elif name not in weights.OFFICIAL_MODELS:
         raise CLIError(f"no official model {name}; available: {', '.join(weights.OFFICIAL_MODELS)}")
     if src.is_dir():
         jobs = [(p, dst / (p.stem + ".png")) for p in sorted(src.iterdir())
@@ -54,7 +84,11 @@ def _main(args) -> int:
 
         import acg2vec_lab.io as aio
 
-        model, pro = weights.load_official(name)
+        if args.weights:
+            model, pro, summary["weights"] = _load_weights(args.weights)
+        else:
+            model, pro = weights.load_official(name)
+            summary["weights"] = f"real: official {name}"
         if args.backend == "tf":
             from acg2vec_lab.models.real_cugan import convert, tf_model
 
@@ -98,4 +132,7 @@ def register(sub) -> None:
     p.add_argument("--tile-size", type=int, default=128, help="tile side in input pixels (any size works)")
     p.add_argument("--backend", choices=("torch", "tf"), default="torch")
     p.add_argument("--alpha", type=float, default=1.0, help="multiplies the SE-scaled conv4 output (1 = as trained)")
+    p.add_argument("--weights", metavar="FILE",
+                   help="released weights instead of an official model: an upstream .pth or an ncnn .param "
+                        "(with its .bin); --scale/--denoise/--family are then read from the file")
     add_runtime_options(p)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 EXPECTED = ("a WD14 / wd-v3 folder (model.onnx + selected_tags.csv), a DeepDanbooru project folder "
             "(project.json or model-*.h5 / *.keras, with tags.txt) or a JoyTag folder "
@@ -75,3 +76,110 @@ def detect_tagger(path: str | os.PathLike) -> Detected:
         return Detected("joytag", folder, "JoyTag folder")
     shown = ", ".join(sorted(has)[:8]) + (" ..." if len(has) > 8 else "") if has else "nothing"
     raise WeightsError(f"--weights {folder}: no released tagger format here (it holds {shown}); expected {EXPECTED}")
+
+
+# ------------------------------------------------------------------------------------------ embedders
+
+ST_FILES = ("modules.json", "config_sentence_transformers.json")
+
+
+def detect_embedder(path: str | os.PathLike, modality: str) -> Detected:
+    """The released format at ``path`` for ``embed-image`` (a tagger folder: its pooled features) or
+    ``embed-text`` (a sentence-transformers folder); :class:`WeightsError` otherwise."""
+    if modality == "image":
+        return detect_tagger(path)
+    raw = Path(path)
+    if not raw.is_dir():
+        raise WeightsError(f"--weights {raw}: expected a sentence-transformers folder (modules.json, "
+                           "config_sentence_transformers.json and the model files)")
+    has = {p.name for p in raw.iterdir()}
+    if not any(n in has for n in ST_FILES):
+        raise WeightsError(f"--weights {raw}: not a sentence-transformers folder (no {' or '.join(ST_FILES)})")
+    return Detected("sentence_transformers", raw, "sentence-transformers folder")
+
+
+def load_embedder(path: str | os.PathLike, modality: str) -> Any:
+    """An :class:`acg2vec_lab.embedders.Embedder` over released weights (``--weights`` of ``embed-*`` and
+    ``search build``): WD14 (the input of its final dense layer), a DeepDanbooru project (illust2vec: the
+    mean-pooled first block of stage 3, ``activation_96`` in v3), JoyTag (the pooled trunk), or a
+    sentence-transformers folder (its own pooling and normalisation)."""
+    import numpy as np
+
+    from acg2vec_lab.embedders import Embedder
+
+    found = detect_embedder(path, modality)
+    label = f"released: {found.folder} ({found.format})"
+    if found.model == "sentence_transformers":
+        state: dict[str, Any] = {}
+
+        def encode_text(texts: Any) -> Any:
+            if "model" not in state:
+                from sentence_transformers import SentenceTransformer
+
+                from acg2vec_lab.device import torch_device
+
+                state["model"] = SentenceTransformer(str(found.folder), device=torch_device(), local_files_only=True)
+            return np.asarray(state["model"].encode([str(t) for t in texts], convert_to_numpy=True,
+                                                    show_progress_bar=False), dtype=np.float32)
+
+        dim = _st_dim(found.folder)
+        return Embedder(name="released_text", modality="text", dim=dim, weights=label, encode=encode_text)
+
+    from acg2vec_lab.data.images import load_image
+    from acg2vec_lab.models import load_tagger
+
+    tagger = load_tagger(found.model, weights=found.folder, source=label)
+    if found.model == "wd14":
+        feats = tagger.embed
+        dim = int(feats(np.zeros((1, *tagger.input_size, 3), np.float32)).shape[1])
+        framework = "onnxruntime"
+    elif found.model == "deepdanbooru":
+        from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec
+
+        two = build_illust2vec(tagger.model, "activation_96")
+        feats = lambda batch: np.asarray(two(batch, training=False)[1])  # noqa: E731
+        dim = int(two.output_shape[1][-1])
+        framework = "tensorflow"
+    else:  # joytag
+        import torch
+
+        def feats(batch: Any) -> Any:
+            dev = next(tagger.model.parameters()).device
+            with torch.no_grad():
+                return tagger.model.embed(torch.from_numpy(batch).to(dev)).float().cpu().numpy()
+
+        dim = int(tagger.model.d_model) if hasattr(tagger.model, "d_model") else \
+            int(feats(np.zeros((1, 3, *tagger.input_size), np.float32)).shape[1])
+        framework = "torch"
+
+    def encode_image(inputs: Any) -> Any:
+        out = []
+        for i in range(0, len(inputs), 16):
+            ims = [x.convert("RGB") if hasattr(x, "convert") else load_image(x) for x in inputs[i:i + 16]]
+            out.append(np.asarray(feats(np.stack([tagger.preprocess(im) for im in ims]).astype(np.float32))))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
+
+    return Embedder(name=f"released_{found.model}", modality="image", dim=dim, weights=label, encode=encode_image,
+                    framework=framework)
+
+
+def _st_dim(folder: Path) -> int:
+    """The output width of a sentence-transformers folder, read from its files (no model load)."""
+    import json
+
+    for dense in sorted(folder.glob("*Dense*/config.json")):
+        try:
+            return int(json.loads(dense.read_text(encoding="utf-8"))["out_features"])
+        except (OSError, ValueError, KeyError):
+            pass
+    for name in ("1_Pooling/config.json", "config.json"):
+        p = folder / name
+        if p.is_file():
+            try:
+                cfg = json.loads(p.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise WeightsError(f"--weights {folder}: {name} is not JSON ({exc})") from exc
+            for key in ("word_embedding_dimension", "hidden_size", "d_model"):
+                if key in cfg:
+                    return int(cfg[key])
+    raise WeightsError(f"--weights {folder}: cannot tell the embedding width (no Dense, Pooling or model config)")
