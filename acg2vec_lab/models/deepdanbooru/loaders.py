@@ -41,7 +41,7 @@ from acg2vec_lab.models.deepdanbooru.h5 import (  # noqa: F401
     write_legacy_h5,
 )
 from acg2vec_lab.models.deepdanbooru.project import (  # noqa: F401
-    DeepDanbooruProject,
+    ProjectModel,
     load_project,
     read_categories,
     read_project_json,

@@ -73,7 +73,10 @@ def tag_categories(tags: list[str], categories: list[dict] | None) -> list[str]:
 
 
 @dataclasses.dataclass
-class DeepDanbooruProject:
+class ProjectModel:
+    """The model half of a DeepDanbooru project folder (network, tags, categories, project.json); the
+    data half (the SQLite ``posts`` table, images) is :class:`acg2vec_lab.data.danbooru.DeepDanbooruProject`."""
+
     path: Path
     model: Any  # Keras model
     config: DeepDanbooruConfig
@@ -83,7 +86,7 @@ class DeepDanbooruProject:
     model_file: Path
 
 
-def load_project(folder: str | Path) -> DeepDanbooruProject:
+def load_project(folder: str | Path) -> ProjectModel:
     """A DeepDanbooru project folder: ``project.json`` names the model; ``.keras`` preferred over ``.h5``."""
     folder = Path(folder)
     pj = folder / "project.json"
@@ -107,7 +110,7 @@ def load_project(folder: str | Path) -> DeepDanbooruProject:
         raise LoadError(f"{folder}: tags.txt has {len(tags)} tags but the model's head has {cfg.n_tags} outputs")
     cats_path = folder / "categories.json"
     cats = read_categories(cats_path) if cats_path.is_file() else None
-    return DeepDanbooruProject(folder, model, cfg, tags, tag_categories(tags, cats), project, model_file)
+    return ProjectModel(folder, model, cfg, tags, tag_categories(tags, cats), project, model_file)
 
 
 

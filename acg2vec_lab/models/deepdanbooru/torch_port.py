@@ -17,6 +17,7 @@ from acg2vec_lab.models.deepdanbooru.canonical import (
 )
 from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
 from acg2vec_lab.models.deepdanbooru.tf_model import config_from_topology, topology
+from acg2vec_lab.port import layout
 
 # ---------------------------------------------------------------------------------------------
 # TorchDeepDanbooru state dict (BN folded)
@@ -155,7 +156,7 @@ def read_port_state_dict(state: dict | str | Path, cfg: DeepDanbooruConfig | Non
     weights = {}
     for key, i in mapping.items():
         c = convs[i]
-        weights[key] = {"kernel": np.ascontiguousarray(np.transpose(arr(c["weight"]), (2, 3, 1, 0))),
+        weights[key] = {"kernel": layout.oihw_to_hwio(arr(c["weight"])),
                         "bias": arr(c["bias"]) if "bias" in c else None, "bn": None}
     if tags is not None and len(tags) != cfg.n_tags:
         raise LoadError(f"'tags' has {len(tags)} entries but the head n_Conv_{mapping['head']} has {cfg.n_tags} outputs")
@@ -182,7 +183,7 @@ def write_port_state_dict(weights: dict[str, dict[str, Any]], cfg: DeepDanbooruC
     from acg2vec_lab.port.bn import fold_bn
 
     def folded(u):
-        k = np.transpose(np.asarray(u["kernel"], np.float64), (3, 2, 0, 1))
+        k = layout.hwio_to_oihw(np.asarray(u["kernel"], np.float64))
         if u.get("bn") is None:
             return k.astype(np.float32), (None if u.get("bias") is None else np.asarray(u["bias"], np.float32))
         bn = u["bn"]
@@ -203,7 +204,7 @@ def write_port_state_dict(weights: dict[str, dict[str, Any]], cfg: DeepDanbooruC
         w, bias = folded(weights[key])
         out[f"n_Conv_{i}.weight"] = torch.from_numpy(np.ascontiguousarray(w))
         out[f"n_Conv_{i}.bias"] = torch.from_numpy(np.ascontiguousarray(bias))
-    head = np.transpose(np.asarray(weights["head"]["kernel"], np.float32), (3, 2, 0, 1))
+    head = layout.hwio_to_oihw(np.asarray(weights["head"]["kernel"], np.float32))
     out[f"n_Conv_{len(order)}.weight"] = torch.from_numpy(np.ascontiguousarray(head))
     if tags is not None:
         out["tags"] = list(tags)
@@ -224,7 +225,10 @@ def keras_to_torch(model, folded: bool = False):
 
 def parity_ledger(model, torch_model, x):
     """Per-stage TF vs PyTorch comparison on NHWC ``x`` (stem, max-pool, every block, probabilities),
-    as a :func:`acg2vec_lab.port.ledger.make_ledger` table with max |diff| per row."""
+    as a :func:`acg2vec_lab.port.ledger.make_ledger` table with max |diff| per row.
+
+    Argument order, as every ``parity_ledger`` here: the original first (DeepDanbooru is Keras), then
+    the port, then the input in the original's layout."""
     import keras
     import torch
 

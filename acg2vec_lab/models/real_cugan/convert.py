@@ -141,7 +141,10 @@ def _tf_trace(tf_model, x_nhwc) -> dict:
 
 
 def parity_ledger(torch_model, tf_model, x_nchw) -> Any:
-    """Run both models eagerly on the same input and tabulate every layer (the notebook's table)."""
+    """Run both models eagerly on the same input and tabulate every layer (the notebook's table).
+
+    Argument order, as every ``parity_ledger`` here: the original first (Real-CUGAN is PyTorch), then
+    the port, then the input in the original's layout (NCHW)."""
     from acg2vec_lab.port.ledger import make_ledger, max_abs_diff, rel_diff
 
     ta = _torch_trace(torch_model, x_nchw)
