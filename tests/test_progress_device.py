@@ -84,6 +84,8 @@ def test_cli_refuses_a_missing_gpu_and_reports_the_cpu(images):
     assert out["device"]["device"] == "cpu" and out["device"]["framework"] == "torch"
     assert out["device"]["precision"] == "float32" and len(out["vectors"]) == 3
     assert "embed-image efficientnet_lite0: device cpu (torch, float32" in ok.stderr
+    # every model command reports its end-to-end time (process start included) and peak RSS
+    assert 0 < out["run"]["seconds"] < 300 and out["run"]["peak_rss_mb"] > 100  # torch alone is more
 
 
 def test_unknown_device_is_a_usage_error():

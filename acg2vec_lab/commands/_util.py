@@ -123,6 +123,21 @@ def untrained_label(untrained: bool) -> dict[str, Any]:
     return {"untrained": True, "warning": UNTRAINED_WARNING} if untrained else {"untrained": False}
 
 
-def print_json(obj: Any) -> None:
+def run_stats() -> dict[str, float]:
+    """``{"seconds": since the process started (interpreter start-up and imports included),
+    "peak_rss_mb": the process's peak resident memory}``: what every model command reports."""
+    import resource
+    import time
+
+    import psutil
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"seconds": round(time.time() - psutil.Process().create_time(), 2), "peak_rss_mb": round(peak_kb / 1024, 1)}
+
+
+def print_json(obj: Any, stats: bool = False) -> None:
+    """The command's JSON on stdout; ``stats``: a dict output gains ``"run"``: :func:`run_stats`."""
+    if stats and isinstance(obj, dict):
+        obj = {**obj, "run": run_stats()}
     json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")

@@ -83,10 +83,10 @@ def _embed(args, emb, label, modality: str) -> int:
             with open(tmp, "wb") as f:
                 np.save(f, vecs)
         print_json({"model": emb.name, "weights": emb.weights, **label, "dim": emb.dim, "n": len(vecs), "out": args.out,
-                    "inputs": names, "skipped": skipped})
+                    "inputs": names, "skipped": skipped}, stats=True)
     else:
         print_json({"model": emb.name, "weights": emb.weights, **label, "dim": emb.dim, "skipped": skipped,
-                    "vectors": [{"input": n, "vector": [round(float(v), 6) for v in row]} for n, row in zip(names, vecs)]})
+                    "vectors": [{"input": n, "vector": [round(float(v), 6) for v in row]} for n, row in zip(names, vecs)]}, stats=True)
     return 0
 
 
@@ -139,7 +139,7 @@ def _embed_images_to_file(args, emb, label) -> int:
     ck.finish()
     print_json({"model": emb.name, "weights": emb.weights, **label, "dim": emb.dim, "n": len(vecs), "out": args.out,
                 "inputs": names, "skipped": skipped, "resumed": ck.resumed,
-                "embedded": len(args.inputs) - ck.resumed})
+                "embedded": len(args.inputs) - ck.resumed}, stats=True)
     return 0
 
 

@@ -54,7 +54,7 @@ def _main(args) -> int:
         for r in results:
             print(json.dumps({**r, "weights": weights, **label, "device": ran_on["device"]}, ensure_ascii=False))
     else:
-        print_json({"profile": profile, "weights": weights, **label, "device": ran_on, "results": results})
+        print_json({"profile": profile, "weights": weights, **label, "device": ran_on, "results": results}, stats=True)
     return 0
 
 

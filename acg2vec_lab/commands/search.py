@@ -181,7 +181,7 @@ def _build(args) -> int:
     print_json({"index": str(args.out), "kind": index.spec.kind, "metric": index.spec.metric, "n": len(index),
                 "dim": index.dim, "model": info.get("model"), "weights": info.get("weights"),
                 **untrained_label(bool(info.get("untrained"))), "seconds": round(time.perf_counter() - t0, 2),
-                "skipped": skipped, **resumed, **({"device": ran_on} if ran_on else {})})
+                "skipped": skipped, **resumed, **({"device": ran_on} if ran_on else {})}, stats=True)
     return 0
 
 
@@ -244,7 +244,7 @@ def _query(args) -> int:
                for row in table.to_dict("records")]
     untrained = untrained or bool(index.info.get("untrained"))
     print_json({"index": str(args.index), "model": model, **query, "weights": embs[model].weights,
-                **untrained_label(untrained), "k": args.k, "results": results})
+                **untrained_label(untrained), "k": args.k, "results": results}, stats=True)
     return 0
 
 

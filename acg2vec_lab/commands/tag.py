@@ -102,7 +102,7 @@ def _main(args) -> int:
     out.update(profile=profile, format=args.format, weights=weights, **untrained_label(untrained), device=ran_on,
                thresholds={"general": policy.general, "character": policy.character, "max_tags": policy.max_tags,
                            "exclude": list(policy.exclude), "mcut": args.mcut})
-    print_json(out)
+    print_json(out, stats=True)
     return 0 if summary.failed == 0 else 1
 
 

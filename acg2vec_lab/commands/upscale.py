@@ -114,7 +114,7 @@ def _main(args) -> int:
             with aio.atomic_path(d) as tmp:
                 Image.fromarray(np.asarray(out)).save(tmp, format="PNG")
             summary["done"].append(str(d))
-    print_json(summary)
+    print_json(summary, stats=True)
     return 1 if summary["failed"] else 0
 
 
