@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from acg2vec_lab.embedders import Embedder
+from acg2vec_lab.retrieval.metrics import l2_normalize
 
 DIM = 128
 WEIGHTS = "none: random vectors (chance baseline)"
@@ -32,8 +33,8 @@ def random_vectors(inputs: Sequence[Any], dim: int = DIM) -> np.ndarray:
     for i, item in enumerate(inputs):
         seed = int.from_bytes(hashlib.sha256(_key(item)).digest()[:8], "little")
         v = np.random.default_rng(seed).normal(size=dim)
-        out[i] = v / np.linalg.norm(v)
-    return out
+        out[i] = v
+    return l2_normalize(out)
 
 
 def make_embedders(profile: str, seed: int | None = None) -> list[Embedder]:

@@ -20,11 +20,6 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
     return total // 2, total - total // 2
 
 
-def same_output_size(size: int, stride: int = 1) -> int:
-    """Output length of a TF "same" conv/pool: ``ceil(size / stride)``."""
-    return math.ceil(size / stride)
-
-
 def torch_pad_arg(height: int, width: int, kernel: int | tuple[int, int], stride: int | tuple[int, int] = 1,
                   dilation: int = 1) -> tuple[int, int, int, int]:
     """The ``F.pad`` argument ``(left, right, top, bottom)`` for an NCHW tensor of ``height x width``."""

@@ -212,8 +212,3 @@ def read_caption(path: str | os.PathLike) -> list[str]:
     if "\n" in text or ", " not in text:
         return [line.strip() for line in text.splitlines() if line.strip()]
     return [t.strip() for t in text.split(", ") if t.strip()]
-
-
-def iter_csv(path: str | os.PathLike) -> Iterable[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        yield from csv.DictReader(f)

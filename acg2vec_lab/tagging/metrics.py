@@ -153,11 +153,6 @@ def mean_average_precision(y_true: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else float("nan")
 
 
-def per_tag_ap(y_true: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    y = _as_bool(y_true)
-    return np.array([average_precision(y[:, j], probs[:, j]) for j in range(y.shape[1])])
-
-
 def evaluate(y_true: np.ndarray, probs: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Micro/macro F1 of ``pred``, mAP and micro AP of ``probs``, and the P=R point, in one dict."""
     out = f1_scores(y_true, pred)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
-from acg2vec_lab.models.deepdanbooru.tf_model import build_model, cut_block, cut_layer_name, topology
+from acg2vec_lab.models.deepdanbooru.tf_model import cut_block, cut_layer_name, topology
 
 
 def embedding_dim(cfg: DeepDanbooruConfig) -> int:
@@ -71,11 +71,3 @@ def describe_cut(tagger, cut: str) -> dict[str, Any]:
     return {"cut": cut, "global_block": b.index, "stage": b.stage, "block_in_stage": stage_blocks.index(b),
             "projection": b.is_projection, "pre_relu": cut == "add_43", "layer": name,
             "shape": tuple(tagger.get_layer(name).output.shape[1:])}
-
-
-def illust2vec_from_config(cfg: DeepDanbooruConfig, weights: str | None = None, n_tags: int | None = None):
-    """Build the tagger for ``cfg`` (optionally load Keras ``.weights.h5``) and its two-output model."""
-    tagger = build_model(cfg, n_tags=n_tags)
-    if weights:
-        tagger.load_weights(weights)
-    return tagger, build_illust2vec(tagger, cfg.embedding_cut, cfg.l2_normalize)
