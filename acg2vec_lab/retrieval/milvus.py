@@ -12,6 +12,29 @@ Pointing it at a server::
                         collection="illust2vec", token="root:Milvus")
     # or Zilliz Cloud: uri="https://<endpoint>", token="<api key>"
 
+What a server needs that milvus-lite did not (tests/test_retrieval_milvus_server.py runs the same
+checks against both, the server being the ``milvus`` 2.3.5 PyPI package's standalone binary):
+
+* **Index build is asynchronous.** After a flush the server's index nodes build each sealed segment's
+  index in the background; until they finish, and until the query nodes load the indexed segments,
+  a search scans raw data (exact, nprobe does nothing). :meth:`MilvusIndex.build` therefore waits until
+  ``describe_index`` reports no pending rows, then releases and loads the collection (8 s for 2,000 rows
+  on the test server: flush 2, index 1, release + load 4.5; milvus-lite builds synchronously in the load).
+* **Consistency.** Reads (search, query, get, count) are sent with ``consistency_level`` (default
+  ``"Strong"``): a search straight after an insert or delete sees it, from any client. On a server a
+  Strong read waits for the next time tick (about 0.2 s per request on 2.3.5); ``"Bounded"`` answers
+  at once but may miss writes of the last few seconds. ``"Session"`` is not offered as the safe
+  middle: against the 2.3.5 server it did not see this client's own deletes.
+* **Timeouts and a server that is down.** Every request carries ``timeout`` seconds (flush, the index
+  wait and the load carry ``build_timeout``), so a stopped server fails in seconds with
+  :class:`MilvusUnavailableError` naming the uri instead of pymilvus' default retries (minutes).
+* **Own connection.** Each MilvusIndex opens a dedicated connection (pymilvus otherwise shares one per
+  uri), so concurrent clients are really separate and a reconnect after a server restart is fresh.
+* **Reopening does not reload.** Opening an existing collection that is already loaded (and, embedded,
+  has an empty memtable) searches it as it is; :meth:`build` (release + load) would fail the searches
+  other clients run at the same moment. ``close(release=True)`` frees the server's memory (for every
+  client of the collection).
+
 Conventions are those of :mod:`acg2vec_lab.retrieval.index` (ids int64 >= 0, ``(nq, k)`` results
 padded with -1 / NaN, ``ip``/``cosine`` scores are similarities, ``l2`` scores squared distances).
 Index kinds map to Milvus index types: flat -> FLAT, hnsw -> HNSW, ivf_flat -> IVF_FLAT,
@@ -65,6 +88,13 @@ class UnsupportedIndexError(ValueError):
     """The backend cannot build this index kind."""
 
 
+class MilvusUnavailableError(ConnectionError):
+    """The Milvus server at the index's uri refused the connection or did not answer within the timeout."""
+
+
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Eventually")
+
+
 def is_embedded(uri: str) -> bool:
     """True for a local ``.db`` file (milvus-lite, in this process), False for a server address."""
     return "://" not in str(uri)
@@ -89,26 +119,45 @@ class MilvusIndex:
         collection: collection name (created if missing; ``overwrite=True`` drops an existing one).
         expected_n: expected collection size, for the default nlist.
         token: server credentials (``"user:password"`` or an API key); unused by milvus-lite.
+        timeout: seconds for connecting and for each request (None: pymilvus' own retries, minutes
+            when the server is down); a server that does not answer raises :class:`MilvusUnavailableError`.
+        build_timeout: seconds for :meth:`build`'s flush, index wait and load (large collections need more).
+        consistency_level: of the collection and of every read (see the module notes): ``"Strong"``
+            sees every write at once; ``"Bounded"`` / ``"Eventually"`` are faster on a server.
     """
 
     def __init__(self, dim: int, spec: IndexSpec | None = None, uri: str | os.PathLike = "vectors.db",
                  collection: str = "vectors", expected_n: int = 10_000, token: str | None = None,
-                 overwrite: bool = False, info: dict[str, Any] | None = None) -> None:
+                 overwrite: bool = False, info: dict[str, Any] | None = None, timeout: float | None = 30.0,
+                 build_timeout: float | None = 600.0, consistency_level: str = "Strong") -> None:
         from pymilvus import DataType, MilvusClient
 
         self.dim = int(dim)
         self.spec = spec or IndexSpec()
         self.uri = str(uri)
         check_kind(self.spec.kind, self.uri)
+        if consistency_level not in CONSISTENCY_LEVELS:
+            raise ValueError(f"consistency_level {consistency_level!r}: choose one of {', '.join(CONSISTENCY_LEVELS)}")
         self.collection = collection
         self.info = dict(info or {})
         self.token = token
+        self.timeout = timeout
+        self.build_timeout = build_timeout
+        self.consistency_level = consistency_level
         if is_embedded(self.uri):
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-        self.client = MilvusClient(self.uri, **({"token": token} if token else {}))
-        if overwrite and self.client.has_collection(collection):
-            self.client.drop_collection(collection)
-        if not self.client.has_collection(collection):
+        try:
+            self.client = MilvusClient(self.uri, timeout=timeout, dedicated=True, **({"token": token} if token else {}))
+        except Exception as exc:  # noqa: BLE001  (pymilvus raises MilvusException or grpc errors)
+            if _unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+        if overwrite and self._call("has_collection", collection):
+            self._call("drop_collection", collection)
+        reopened = self._call("has_collection", collection)
+        if reopened:
+            self._check_dim()
+        else:
             schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
@@ -121,14 +170,55 @@ class MilvusIndex:
                 # reads only the JSON "params" pair (adapter/grpc/translators/index.py) and silently built
                 # nlist=128 instead. A Milvus server accepts both forms, so send the JSON pair as well.
                 params[0]._configs["params"] = dict(build)
-            self.client.create_collection(collection, schema=schema, index_params=params)
+            self._call("create_collection", collection, schema=schema, index_params=params,
+                       consistency_level=self.consistency_level)
             self._check_reported_index(build)
         self._next_id = 0
-        self._dirty = True  # rows may sit unflushed (a reopened collection); build() before searching
+        # a new collection, or a reopened one that is not loaded (or, embedded, has memtable rows that a
+        # search would scan by brute force): build() before searching
+        self._dirty = not reopened or self._needs_build()
+        self._inserted = False  # rows inserted by this index since the last build (what a server flush is for)
         self.builds = 0  # how many times build() flushed and (re)loaded, for the record
 
+    def _unavailable(self, exc: BaseException) -> MilvusUnavailableError:
+        return MilvusUnavailableError(
+            f"Milvus at {self.uri} is not reachable (connection refused or no answer within "
+            f"{self.timeout} s): {exc}. Is the server running and is the uri right?")
+
+    def _call(self, method: str, *args: Any, timeout: float | None | str = "request", **kwargs: Any) -> Any:
+        """``self.client.<method>(...)`` with this index's request timeout (or ``timeout``); a connection
+        failure becomes :class:`MilvusUnavailableError` naming the uri."""
+        try:
+            return getattr(self.client, method)(*args, timeout=self.timeout if timeout == "request" else timeout,
+                                                **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if _unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(method, *args, consistency_level=self.consistency_level, **kwargs)
+
+    def _check_dim(self) -> None:
+        """An existing collection must hold vectors of this index's dimension."""
+        fields = self._call("describe_collection", self.collection).get("fields", [])
+        dims = [int(f.get("params", {}).get("dim", 0)) for f in fields if f.get("name") == "vector"]
+        if dims != [self.dim]:
+            raise ValueError(f"collection {self.collection!r} at {self.uri} holds vectors of dimension "
+                             f"{dims[0] if dims else 'none'}; this index was opened with dim={self.dim} "
+                             "(open it with the collection's dimension, or overwrite=True to replace it)")
+
+    def _needs_build(self) -> bool:
+        state = self._call("get_load_state", self.collection).get("state")
+        if getattr(state, "name", str(state)) != "Loaded":
+            return True
+        if is_embedded(self.uri):
+            col = _lite_collection(self.uri, self.collection)
+            return col is None or int(col._memtable.size()) > 0  # noqa: SLF001  (milvus-lite 3.2.2 internals)
+        return False
+
     def _reported_index(self) -> dict[str, Any]:
-        info = self.client.describe_index(self.collection, index_name="vector") or {}
+        info = self._call("describe_index", self.collection, index_name="vector") or {}
         params = info.get("params") if isinstance(info.get("params"), dict) else {}
         flat = {k: v for k, v in info.items() if k not in ("params",)}
         return {**flat, **params}
@@ -176,7 +266,7 @@ class MilvusIndex:
             raise ValueError(f"{len(ids)} ids for {len(x)} vectors")
         if (ids < 0).any() or len(np.unique(ids)) != len(ids):
             raise ValueError("ids must be unique and >= 0")
-        existing = self.client.get(self.collection, ids=ids.tolist(), output_fields=["id"]) if len(ids) else []
+        existing = self._read("get", self.collection, ids=ids.tolist(), output_fields=["id"]) if len(ids) else []
         if existing:
             raise ValueError(f"duplicate ids already in the collection, e.g. {existing[0]['id']}")
         records = metadata.to_dict("records") if metadata is not None else [{} for _ in range(len(x))]
@@ -189,8 +279,9 @@ class MilvusIndex:
                 row = {k: _plain(v) for k, v in records[i].items()}
                 row.update(id=int(ids[i]), vector=x[i].tolist())
                 rows.append(row)
-            self.client.insert(self.collection, rows)
+            self._call("insert", self.collection, rows)
         self._dirty = self._dirty or len(x) > 0
+        self._inserted = self._inserted or len(x) > 0
         self._next_id = max(self._next_id, int(ids.max()) + 1 if len(ids) else 0)
         self._meta_columns = list(metadata.columns) if metadata is not None else getattr(self, "_meta_columns", [])
         return ids
@@ -198,13 +289,13 @@ class MilvusIndex:
     def remove(self, ids: Iterable[int]) -> int:
         """Delete entities by id; returns how many were present."""
         ids = [int(i) for i in ids]
-        present = self.client.get(self.collection, ids=ids, output_fields=["id"]) if ids else []
+        present = self._read("get", self.collection, ids=ids, output_fields=["id"]) if ids else []
         if present:
-            self.client.delete(self.collection, ids=[p["id"] for p in present])
+            self._call("delete", self.collection, ids=[p["id"] for p in present])
         return len(present)
 
     def __len__(self) -> int:
-        res = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+        res = self._read("query", self.collection, filter="", output_fields=["count(*)"])
         return int(res[0]["count(*)"])
 
     def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
@@ -218,15 +309,39 @@ class MilvusIndex:
 
         milvus-lite builds each segment's index synchronously in the load, so afterwards every row is
         searched through the index (``nprobe`` / ``ef`` take effect). A Milvus server seals the flushed
-        segments and builds their indexes itself (``index_report()``'s ``indexed_rows``; the server path
-        is not exercised by the tests here). Called by :meth:`search` when rows were added since the
-        last build; cheap when nothing changed."""
-        self.client.flush(self.collection)
-        self.client.release_collection(self.collection)
-        self.client.load_collection(self.collection)
-        self._dirty = False
+        segments and builds their indexes in the background: this waits until ``describe_index``
+        reports no pending rows (``build_timeout``), then releases and loads, so the query nodes serve the
+        indexed segments. Called by :meth:`search` when rows were added since the last build.
+
+        A server is flushed only when this index inserted rows (it seals other writers' segments itself,
+        and searches cover unsealed rows): just after a server restart a flush fails ("node not match")
+        until the killed data node's session expires (``common.session.ttl``, 30 s), a load just waits."""
+        if is_embedded(self.uri) or self._inserted:
+            self._call("flush", self.collection, timeout=self.build_timeout)
+        if not is_embedded(self.uri):
+            self._wait_for_index()
+        self._call("release_collection", self.collection)
+        self._call("load_collection", self.collection, timeout=self.build_timeout)
+        self._dirty = self._inserted = False
         self.builds += 1
         return self
+
+    def _wait_for_index(self, poll: float = 0.2) -> None:
+        """Server only: wait until every flushed row is indexed (``pending_index_rows`` 0)."""
+        import time
+
+        deadline = None if self.build_timeout is None else time.monotonic() + self.build_timeout
+        while True:
+            info = self._reported_index()
+            if str(info.get("state")) == "Failed":
+                raise RuntimeError(f"Milvus at {self.uri} failed to build the index of {self.collection!r}: {info}")
+            if int(info.get("pending_index_rows", 0)) == 0 and \
+                    int(info.get("indexed_rows", 0)) >= int(info.get("total_rows", 0)):
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Milvus at {self.uri}: index of {self.collection!r} not built within "
+                                   f"{self.build_timeout} s (build_timeout): {info}")
+            time.sleep(poll)
 
     def index_report(self) -> dict[str, Any]:
         """What the index actually is now (after :meth:`build`), for the record.
@@ -242,8 +357,8 @@ class MilvusIndex:
         keys = ("index_type", "metric_type", "nlist", "M", "efConstruction", "state") + \
             (() if is_embedded(self.uri) else ("indexed_rows", "total_rows"))
         out.update({k: v for k, v in self._reported_index().items() if k in keys})
-        out["row_count"] = int(self.client.get_collection_stats(self.collection)["row_count"])
-        out["load_state"] = str(self.client.get_load_state(self.collection).get("state"))
+        out["row_count"] = int(self._call("get_collection_stats", self.collection)["row_count"])
+        out["load_state"] = str(self._call("get_load_state", self.collection).get("state"))
         col = _lite_collection(self.uri, self.collection) if is_embedded(self.uri) else None
         if col is not None:
             segments = list(col._segment_cache.values())  # noqa: SLF001  (milvus-lite 3.2.2 internals)
@@ -262,8 +377,8 @@ class MilvusIndex:
         if self._dirty:
             self.build()
         q = self._prepare(q)
-        return self.client.search(self.collection, q.tolist(), limit=int(k), search_params=self._search_params(),
-                                  output_fields=output_fields or [])
+        return self._read("search", self.collection, q.tolist(), limit=int(k), search_params=self._search_params(),
+                          output_fields=output_fields or [])
 
     def search(self, q: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(ids, scores)``, each ``(nq, k)``, padded with -1 / NaN."""
@@ -305,16 +420,23 @@ class MilvusIndex:
         return folder
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, token: str | None = None) -> MilvusIndex:
+    def load(cls, folder: str | os.PathLike, token: str | None = None, **kwargs: Any) -> MilvusIndex:
+        """Reconnect from :meth:`save`'s file; ``kwargs``: ``timeout``, ``build_timeout``, ``consistency_level``."""
         state = json.loads((Path(folder) / "milvus.json").read_text(encoding="utf-8"))
         obj = cls(state["dim"], IndexSpec(**state["spec"]), uri=state["uri"], collection=state["collection"],
-                  token=token, info=state.get("info"))
+                  token=token, info=state.get("info"), **kwargs)
         obj._next_id = state["next_id"]
         obj._meta_columns = state["meta_columns"]
         return obj
 
-    def close(self) -> None:
-        self.client.close()
+    def close(self, release: bool = False) -> None:
+        """Close this index's connection; ``release=True`` first releases the collection from the
+        server's memory (for every client of it: searches fail until the next :meth:`build` / load)."""
+        try:
+            if release:
+                self._call("release_collection", self.collection)
+        finally:
+            self.client.close()
 
 
 def nprobe_sweep(x: Any, queries: Any, spec: IndexSpec, nprobes: Iterable[int], uri: str | os.PathLike,
@@ -352,6 +474,16 @@ def nprobe_sweep(x: Any, queries: Any, spec: IndexSpec, nprobes: Iterable[int], 
     finally:
         index.close()
     return pd.DataFrame(rows), report
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a pymilvus / grpc error means the server is down or silent (not a bad request)."""
+    text = str(exc).lower()
+    code = getattr(exc, "code", None)
+    code = code() if callable(code) else code
+    return any(s in text for s in ("fail connecting to server", "unavailable", "deadline", "retry timeout",
+                                   "connection refused", "failed to connect", "timed out")) or \
+        getattr(code, "name", "") in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
 def _lite_collection(uri: str, collection: str) -> Any:
