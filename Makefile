@@ -26,6 +26,7 @@ lint: setup
 
 setup:
 	@bash scripts/setup.sh
+	@bash scripts/setup_web.sh
 
 assets: setup
 	@$(VENV)/bin/acg2vec-lab assets fetch --all

@@ -412,3 +412,68 @@ engine on full-size backgrounds; try the `models-pro` denoise levels the same wa
 
 # %%
 gates.check_all(checks)
+
+# %% [markdown]
+# ## 13. The browser port (TensorFlow.js)
+# The TF port is exported to a TensorFlow.js graph model (`tfjs_export.export`: a SavedModel from this
+# project's TensorFlow, converted by the pinned `tensorflowjs` converter in its own venv, made by
+# `scripts/setup_web.sh`). What the conversion changes:
+#
+# * **Ops.** The converter freezes the weights and lets Grappler fuse conv + bias + LeakyReLU into
+#   `_FusedConv2D`; the transposed convs stay `Conv2DBackpropInput` with their output size computed from
+#   the dynamic input shape; the negative-pad crops are `StridedSlice`, the 4x pixel shuffle a
+#   `Reshape`/`Transpose`, the nearest x4 skip a `Tile`/`Reshape`. Every op has a TF.js kernel (cpu, wasm
+#   and webgl backends).
+# * **Dynamic shapes.** The input is `[1, None, None, 3]`, so one graph serves every tile size, the
+#   edge tiles and images below 128 px. Reflect padding and the alignment happen in JavaScript, once per
+#   image, exactly as `tiling.run_tiled` does in numpy.
+# * **The tiling loop moves into JavaScript** (`web/realcugan.js`, shared by the page and the Node script).
+#   Exact tiling needs the network cut at its four SE blocks: the graph takes the SE means as inputs
+#   (`mean0..mean3`) and exposes the pre-SE features of block i as output `feat_i` (needing only the
+#   means before it) and the tile's result as `out`. TF.js runs only the subgraph a requested output
+#   needs, so pass i fetches `feat_i`, sums the tile's own part of it, and the last pass fetches `out`.
+#   Each stage is traced from the model's own `core` (what `tiling.py` runs); the five traces share one
+#   set of weights after `tfjs_export.postprocess` merges the duplicated constants and layers.
+#
+# The table runs real Ren'Py crops through TF.js in Node (wasm backend, the same tiling code as the page,
+# tile `cfg.tile`) and through the TF port's `tf_upscale(mode="exact")`; the gate is one uint8 level.
+# `tests/test_web_port.py` does the same in headless Chromium on a 700x500 crop.
+
+# %%
+import json
+
+from acg2vec_lab.models.real_cugan import tfjs_export
+
+web_models = cfg.engine_models[:1] if PROFILE == "smoke" else cfg.engine_models[:3]  # 2x in smoke; 2x/3x/4x else
+web_problem = tfjs_export.toolchain_problem()
+if web_problem:  # a visible skip: the converter venv, node or npm packages are missing on this machine
+    display(Markdown(f"**Browser-port parity skipped:** {web_problem}"))
+else:
+    web_crops = [np.ascontiguousarray(weights.load_renpy(weights.renpy_image_paths()[i])[200:200 + cfg.demo_crop,
+                                                                                        300:300 + cfg.demo_crop])
+                 for i in (0, 4)]  # a background and a sprite
+    web_parity = pd.concat([tfjs_export.node_parity(n, web_crops, tile=cfg.tile) for n in web_models], ignore_index=True)
+    graph_ops = pd.DataFrame({n: json.loads((tfjs_export.export_dir(n) / "meta.json").read_text())["graph"]["ops"]
+                              for n in web_models}).fillna(0).astype(int)
+    display(graph_ops)
+web_parity if not web_problem else None
+
+# %%
+if not web_problem:
+    web_vals = {"web/node_max_uint8_diff": float(web_parity.max_uint8_diff.max()),
+                "web/node_identical_min": float(web_parity.identical.min()),
+                "web/node_s_per_mp": float(web_parity.node_s_per_mp.median()),
+                "web/tf_exact_s_per_mp": float(web_parity.tf_s_per_mp.median())}
+    for k_, v_ in web_vals.items():
+        record(k_, v_)
+    assert np.isfinite(list(web_vals.values())).all()
+    assert web_vals["web/node_max_uint8_diff"] <= 1, web_parity
+    display(Markdown(f"""
+**The browser port is the TF port.** On {len(web_parity)} real crops through {len(web_models)} model(s)
+({', '.join(web_models)}), TF.js ({web_parity.backend.iloc[0]} backend, tiled exactly in JavaScript) is within
+**{web_vals['web/node_max_uint8_diff']:.0f} uint8 level** of the TF port's exact tiling, with at least
+{web_vals['web/node_identical_min']:.3%} of values identical: float rounding of a different kernel library.
+Speed (median over crops, input megapixels, tile {cfg.tile}): Node wasm {web_vals['web/node_s_per_mp']:.0f} s/MP
+on one thread, the TF port {web_vals['web/tf_exact_s_per_mp']:.0f} s/MP. Small crops and tiles pay a large halo
+and start-up share; the browser test's 700x500 crop at tile 256 is the representative figure.
+"""))
