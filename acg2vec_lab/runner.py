@@ -67,6 +67,39 @@ def select_notebooks(only: Iterable[str] | None, folder: Path = NOTEBOOKS_DIR) -
     return chosen
 
 
+def notebook_parameters(path: Path) -> set[str]:
+    """Names assigned in the notebook's ``parameters`` cell (the cell tagged ``parameters``)."""
+    import ast
+
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    names: set[str] = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in (cell.get("metadata", {}).get("tags") or []):
+            try:
+                tree = ast.parse("".join(cell.get("source", "")))
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+                names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def has_parameter(path: Path, name: str) -> bool:
+    """Whether the notebook's ``parameters`` cell sets ``name`` (papermill warns about any other)."""
+    return name in notebook_parameters(path)
+
+
+def data_parameters(path: Path, data: str | os.PathLike | None) -> dict[str, str] | None:
+    """``{"DATA": <folder>}`` for a notebook whose parameters cell has ``DATA`` when ``data`` is given, else None."""
+    if data is None or not has_parameter(path, "DATA"):
+        return None
+    return {"DATA": str(Path(data).expanduser().resolve())}
+
+
 def check_kernel(kernel: str = KERNEL_NAME) -> None:
     """Raise ``ConfigError`` with the fix when the Jupyter kernel papermill needs is not installed."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -256,19 +289,30 @@ def write_index(run: Path, profile: str, results: list[NotebookResult], metrics:
 
 
 def run_all(profile: str, only: Iterable[str] | None = None, root: Path | None = None,
-            timeout: int | None = None, render: bool = True) -> tuple[Path, list[NotebookResult]]:
-    """Execute the selected notebooks in order; returns the run folder and one result per notebook."""
+            timeout: int | None = None, render: bool = True,
+            data: str | os.PathLike | None = None) -> tuple[Path, list[NotebookResult]]:
+    """Execute the selected notebooks in order; returns the run folder and one result per notebook.
+
+    ``data``: a Danbooru2021-format folder or DeepDanbooru project, passed as ``-p DATA <folder>`` to
+    every notebook whose parameters cell has ``DATA`` (the others run as usual).
+    """
     check_profile(profile)
     books = select_notebooks(only)
+    if data is not None and not Path(data).expanduser().is_dir():
+        raise ConfigError(f"--data {data}: not a folder (a Danbooru2021-format folder or a DeepDanbooru project)")
     check_kernel()
     run = _new_run_dir(profile, root)
     _link_latest(run)
     print(f"run folder: {run}  (profile {profile}, {len(books)} notebooks)", flush=True)
+    if data is not None:
+        takes = [p.name[:2] for p in books if has_parameter(p, "DATA")]
+        print(f"data: {Path(data).expanduser().resolve()} -> notebooks {' '.join(takes) or '(none selected takes DATA)'}; "
+              "the others run on their usual data", flush=True)
     results = []
     t0 = time.monotonic()
     for i, path in enumerate(books, 1):
         print(f"[{i}/{len(books)}] {path.stem} ...", end=" ", flush=True)
-        res = run_notebook(path, profile, run, timeout)
+        res = run_notebook(path, profile, run, timeout, parameters=data_parameters(path, data))
         results.append(res)
         print(f"{res.status} ({res.seconds:.1f} s)", flush=True)
         if res.status != "ok":

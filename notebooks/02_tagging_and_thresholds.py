@@ -29,18 +29,24 @@
 # Vocabulary of the evaluation: *micro* F1 pools every (image, tag) decision, so frequent tags dominate; *macro* F1
 # averages per-tag F1, so rare tags count as much as `1girl`; *mAP* is the mean over tags of the average precision
 # of the ranking of images by that tag's score, and does not depend on any threshold.
+#
+# **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project, read by
+# `acg2vec_lab.data.open_dataset`), every cell runs on that data instead, and the numbers and titles say
+# `real: <folder>` where they say SYNTHETIC here (`acg2vec-lab run --only 02 --data FOLDER`).
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks configs/deepdanbooru_train/<variant>.json and the data set size
 SEED = 0  # seeds numpy / tensorflow / python
+DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 N_BOOTSTRAP = 1000  # bootstrap resamples for the strategy comparison
 N_DEMO_IMAGES = 12  # test images copied into the batch-tagging demo folder
 
 # %%
 import acg2vec_lab
 from acg2vec_lab import gates, load_config, record, runtime, save_fig
+from acg2vec_lab.data.source import data_source_of
 
-versions = runtime.setup_notebook(SEED, data="synthetic")
+versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
 import inspect
 import shutil
 
@@ -48,7 +54,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.data import open_dataset
+from acg2vec_lab.data.source import describe, headline_label, stamp_figure
 from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
 from acg2vec_lab.models.deepdanbooru.train import evaluate_split, train_tagger
 from acg2vec_lab.paths import run_dir
@@ -65,13 +72,18 @@ from acg2vec_lab.train.guards import check_bn_statistics
 # %% [markdown]
 # ## 1. Data and recipe
 #
-# The set is drawn, not real (see notebook 00): real Danbooru tag names in their real categories, drawn characters.
-# The vocabulary is built from the training split only, as DeepDanbooru builds its tag file: general and character
-# tags with at least `minimum_tag_count` training posts (capped at `max_tags`, most frequent first), then the rating
-# tags. The table shows the split sizes and the recipe of this profile.
+# By default the set is drawn, not real (see notebook 00): real Danbooru tag names in their real categories, drawn
+# characters. The vocabulary is built from the training split only, as DeepDanbooru builds its tag file: general and
+# character tags with at least `minimum_tag_count` training posts (capped at `max_tags`, most frequent first), then the
+# rating tags. The first table describes the data (on your own folder: what was read, and what was left out and why);
+# the second the split sizes and the recipe of this profile.
 
 # %%
-dataset = synthetic_dataset(PROFILE)
+dataset = open_dataset(DATA, PROFILE)
+DATA_LABEL = headline_label(dataset)  # "SYNTHETIC", or "real: <folder>"
+display(pd.DataFrame([describe(dataset)]))
+if dataset.skipped:
+    display(pd.DataFrame(dataset.skipped, columns=["left out", "why"]).head(20))
 train_cfg = load_config("deepdanbooru_train", PROFILE)
 model_cfg = load_config("deepdanbooru", variant=train_cfg.model_variant)
 pd.DataFrame([{"split": s, "posts": len(dataset.split(s))} for s in ("train", "val", "test")]).assign(
@@ -88,7 +100,7 @@ pd.DataFrame([{"split": s, "posts": len(dataset.split(s))} for s in ("train", "v
 # the per-epoch history (training loss and precision/recall at `0.5`, and the same on `val`).
 
 # %%
-result = train_tagger(PROFILE, seed=SEED)  # SEED reaches data order, augmentation and initialisation
+result = train_tagger(PROFILE, seed=SEED, dataset=dataset)  # SEED reaches data order, augmentation and initialisation
 history = pd.DataFrame(result.state["history"])
 print(f"{len(result.tags)} tags, resumed from epoch {result.resumed_from_epoch}, {result.seconds:.0f} s,",
       f"guard events {result.state['guard_events']}, BN repairs {len(result.state['bn_events'])}")
@@ -193,7 +205,7 @@ def point(pred):
 points = {name: point(strategies[name]) for name in ("fixed@0.5", "category", "p_eq_r", "per_tag", "mcut")}
 points["fitted per category"] = point(pred_fitted)
 fig = pr_curve_figure(y_test, test["probs"], points, title=f"DeepDanbooru {train_cfg.model_variant}, test split")
-save_fig(fig, "pr_curve")  # stamps SYNTHETIC into the title, also of the figure shown here
+save_fig(stamp_figure(fig, dataset), "pr_curve")  # stamps SYNTHETIC (or the real folder) into the title, also shown here
 fig
 
 # %% [markdown]
@@ -206,7 +218,8 @@ fig
 demo = run_dir() / "tag_demo"
 shutil.rmtree(demo, ignore_errors=True)
 demo.mkdir(parents=True)
-for p in result.data.test_paths[:N_DEMO_IMAGES]:
+demo_paths = result.data.test_paths[:N_DEMO_IMAGES]  # fewer when the test split is smaller
+for p in demo_paths:
     shutil.copy(p, demo / p.name)
 (demo / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
 tagger = DeepDanbooruTagger(result.model, result.tags, result.categories, source=f"trained: {result.checkpoint}")
@@ -232,7 +245,7 @@ rerun = tag_images(tagger, find_images([demo]), Writer("txt", root=demo), tag_po
 # %% [markdown]
 # ## 8. Headline numbers
 #
-# Recorded (with their data source, SYNTHETIC) for the run's `metrics.csv`; the checks below are properties of the
+# Recorded (with their data source: SYNTHETIC, or real on your own data) for the run's `metrics.csv`; the checks below are properties of the
 # code path (the broken file fails, resume skips what is done, no guard fired), not quality checks.
 
 # %%
@@ -254,8 +267,8 @@ record("tagger/test_character_f1@0.85", char_default, split="test")
 record("tagger/test_character_f1@fitted", char_fitted, split="test", threshold=characters["character threshold fitted on val"])
 record("tagger/character_threshold_fitted_on_val", characters["character threshold fitted on val"], split="val")
 record("tagger/batch_images_per_s", summary.images_per_s)
-assert summary.failed == 1 and summary.tagged == N_DEMO_IMAGES, summary.as_dict(3)
-assert rerun.skipped_done == N_DEMO_IMAGES - 1 and rerun.tagged == 1, rerun.as_dict(3)
+assert summary.failed == 1 and summary.tagged == len(demo_paths), summary.as_dict(3)
+assert rerun.skipped_done == len(demo_paths) - 1 and rerun.tagged == 1, rerun.as_dict(3)
 assert bn_issues == [] and not result.state["guard_events"], (bn_issues, result.state["guard_events"])
 tm["micro_f1"], tm["mAP"]
 
@@ -276,8 +289,8 @@ char_why = (f"Each of the {characters['character tags']} character tags has on a
 grid_edge = characters["character threshold fitted on val"] in (0.05, 0.95)
 edge_note = " (the edge of the search grid: the model's character scores are far from calibrated)" if grid_edge else ""
 display(Markdown(f"""
-All numbers are measured on the **SYNTHETIC** set ({len(result.data.test_paths)} test posts, {len(result.tags)} tags,
-profile `{PROFILE}`, {result.state['epochs_done']} epochs), so they describe this drawn set, not Danbooru.
+All numbers are measured on the **{DATA_LABEL}** set ({len(result.data.test_paths)} test posts, {len(result.tags)} tags,
+profile `{PROFILE}`, {result.state['epochs_done']} epochs), so they describe {'this drawn set, not Danbooru' if dataset.is_synthetic else 'this folder only'}.
 
 * **Against the tag prior.** Micro F1 at the per-category thresholds: tagger {tm['micro_f1']:.3f}, prior
   {prior['micro_f1']:.3f} ({tm['micro_f1'] - prior['micro_f1']:+.3f}); mAP: tagger {tm['mAP']:.3f}, prior

@@ -27,24 +27,32 @@
 # The question of this notebook: does that tuning change what the embedding retrieves? Both embeddings are compared on
 # the same leave-one-out retrieval queries of the **SYNTHETIC** test split, beside **chance** (a random ranking), and
 # the last cell gates retrieval against chance. Measured runtimes: the README's notebook map.
+#
+# **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project), the same
+# cells run on it and say `real: <folder>` where they say SYNTHETIC here. deepix needs score labels (pixiv-style
+# bookmark / view / sanity fields, or Danbooru `score` / `fav_count`, see `acg2vec_lab.data.source`); a folder without
+# them skips the deepix part only, with a line saying why, and the illust2vec part still runs.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks configs/deepix/<variant>.json and the tagger checkpoint
 SEED = 0  # seeds numpy / tensorflow / python
+DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 KS = (1, 5, 10)  # recall@k cut-offs
 
 # %%
 import acg2vec_lab
 from acg2vec_lab import gates, load_config, record, runtime
+from acg2vec_lab.data.source import data_source_of
 
-versions = runtime.setup_notebook(SEED, data="synthetic")
+versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
 import inspect
 
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.data import open_dataset
+from acg2vec_lab.data.source import headline_label
 from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec, describe_cut
 from acg2vec_lab.models.deepdanbooru.train import build_tagger_model, prepare_images, train_tagger
 from acg2vec_lab.models.deepix.experiment import retrieval_chance_gates, retrieval_metrics
@@ -63,13 +71,15 @@ from acg2vec_lab.models.deepix.model import (
 # %% [markdown]
 # ## 1. The tagger and where the two cut points sit (found by block position, not by layer name)
 #
-# `train_tagger(PROFILE)` loads notebook 02's checkpoint when it is complete (or trains it). The table gives, for each
+# `train_tagger(PROFILE, dataset=ds)` loads notebook 02's checkpoint of the same data when it is complete (or trains it). The table gives, for each
 # cut, its block, stage and position, whether it is before the block's last ReLU (`add_43` is the residual sum,
 # `activation_96` the ReLU after it), the Keras layer name in this session and the cut tensor's shape.
 
 # %%
 cfg = load_config("deepix", PROFILE)
-tagger_run = train_tagger(PROFILE, seed=SEED)  # loads the run of notebook 02 (same config, data, seed) or trains it
+ds = open_dataset(DATA, PROFILE)
+DATA_LABEL, HAS_SCORES = headline_label(ds), ds.has_scores  # "SYNTHETIC" or "real: <folder>"; score labels or not
+tagger_run = train_tagger(PROFILE, seed=SEED, dataset=ds)  # loads the run of notebook 02 (same config, data, seed) or trains it
 tagger = tagger_run.model
 cuts = pd.DataFrame([describe_cut(tagger, c) for c in ("activation_96", "add_43")]).set_index("cut")
 size = tuple(tagger.input_shape[1:3])
@@ -88,7 +98,6 @@ cuts
 # and embedding a collection costs one forward pass; the embedding rows have unit norm.
 
 # %%
-ds = synthetic_dataset(PROFILE)
 train_posts = ds.split("train")[: cfg.max_train]
 test_posts = ds.split("test")[: cfg.max_eval]
 x_train = np.stack(prepare_images([ds.image_path(p) for p in train_posts], size, False))
@@ -105,17 +114,28 @@ probs, emb = two_out(x_test[:4], training=False)
 # `recall@k` is the share of a query's relevant images found in its top k, averaged over queries;
 # `chance_recall@k` is what a random ranking gets (k over the gallery size). The metrics come from
 # `acg2vec_lab.retrieval.metrics`. A third row is the same architecture at random initialisation (never trained):
-# what the trunk's structure alone gives, so that "better than chance" can be told apart from "learned".
+# what the trunk's structure alone gives, so that "better than chance" can be told apart from "learned". Without score
+# labels (your own data may have none) only the `character` rows are computed.
 
 # %%
 before = {cut: trunk_embeddings(trunk_model(tagger, cut), x_test, cfg.l2_normalize) for cut in ("activation_96", "add_43")}
 runtime.seed_everything(SEED)
 untrained = build_tagger_model(tagger_run.state["model_variant"], len(tagger_run.tags))
 random_init = trunk_embeddings(trunk_model(untrained, cfg.cut), x_test, cfg.l2_normalize)
+def character_only(e, posts, ks):
+    """retrieval_metrics' `character` relevance alone, for data without the bookmark labels."""
+    from acg2vec_lab.models.deepix.experiment import main_character
+    from acg2vec_lab.retrieval.metrics import chance_recall, evaluate, relevance_identity
+
+    rel = relevance_identity([main_character(p) for p in posts], [main_character(p) for p in posts])
+    exclude = np.eye(len(posts), dtype=bool)
+    m = evaluate(e @ e.T, rel, ks, exclude=exclude)
+    m.update({f"chance_recall@{k}": float(c) for k, c in zip(ks, chance_recall(rel, ks, exclude))})
+    return {"character": m}
 def table(embs):
     rows = []
     for name, e in embs.items():
-        for rel, m in retrieval_metrics(e, test_posts, KS).items():
+        for rel, m in (retrieval_metrics if HAS_SCORES else character_only)(e, test_posts, KS).items():
             rows.append({"embedding": name, "relevance": rel, **{k: m[k] for k in
                          ("recall@1", "recall@10", "precision@10", "mAP@10", "chance_recall@10", "n_queries")}})
     return pd.DataFrame(rows)
@@ -127,31 +147,38 @@ untuned_table.round(4)
 #
 # The variables are split by identity into the trunk group and the rest, and the split is checked to cover every
 # trainable variable exactly once. (The original multi-optimizer builder could hand the "other" group an earlier
-# group's layers and leave its optimizer `None`, `models.md` 9.7.) The learning rates are the config's.
+# group's layers and leave its optimizer `None`, `models.md` 9.7.) The learning rates are the config's. On data without
+# score labels this part (sections 4 and 5) is skipped, and the next cell says so.
 
 # %%
-deepix = build_deepix(tagger, cfg)
-trunk_vars, head_vars = split_variables(deepix)
-print(inspect.getsource(split_variables))
-{"trunk variables": len(trunk_vars), "stack + head variables": len(head_vars), "outputs": [tuple(o.shape) for o in deepix.outputs],
- "trunk lr": cfg.trunk_lr, "head lr": cfg.head_lr}
+if not HAS_SCORES:
+    display(Markdown(f"**deepix skipped on {DATA_LABEL}:** {ds.scores_note}. The illust2vec rows above are complete."))
+    record("deepix/skipped_no_scores", True, reason=ds.scores_note)
+else:
+    deepix = build_deepix(tagger, cfg)
+    trunk_vars, head_vars = split_variables(deepix)
+    print(inspect.getsource(split_variables))
+    display({"trunk variables": len(trunk_vars), "stack + head variables": len(head_vars),
+             "outputs": [tuple(o.shape) for o in deepix.outputs], "trunk lr": cfg.trunk_lr, "head lr": cfg.head_lr})
 
 # %% [markdown]
 # Training with the two optimizers (one step updates both groups; the table is the per-epoch loss):
 
 # %%
-y_train, y_test = pixiv_targets(train_posts), pixiv_targets(test_posts)
-trainer = DifferentialTrainer(deepix, cfg)
-history = pd.DataFrame(trainer.fit(x_train, y_train, cfg.epochs, cfg.batch_size, cfg.steps_per_epoch, SEED))
-history.round(4)
+if HAS_SCORES:
+    y_train, y_test = pixiv_targets(train_posts), pixiv_targets(test_posts)
+    trainer = DifferentialTrainer(deepix, cfg)
+    history = pd.DataFrame(trainer.fit(x_train, y_train, cfg.epochs, cfg.batch_size, cfg.steps_per_epoch, SEED))
+    display(history.round(4))
 
 # %% [markdown]
 # Head accuracy on the test split beside the majority bin of the same split (the accuracy of always answering the
 # most common bin):
 
 # %%
-heads = head_accuracy(deepix, x_test, y_test)
-pd.Series(heads).round(4)
+if HAS_SCORES:
+    heads = head_accuracy(deepix, x_test, y_test)
+    display(pd.Series(heads).round(4))
 
 # %% [markdown]
 # ## 5. illust2vec re-extracted from the tuned trunk, same queries and metrics
@@ -160,10 +187,13 @@ pd.Series(heads).round(4)
 # cosine is the mean similarity between an image's untuned and tuned embedding (1 would mean unchanged).
 
 # %%
-after = trunk_embeddings(trunk_model(tagger, cfg.cut), x_test, cfg.l2_normalize)
-drift = float(np.mean(np.sum(after * before[cfg.cut], axis=1)))
-comparison = table({f"untuned {cfg.cut}": before[cfg.cut], f"deepix-tuned {cfg.cut}": after})
-print(f"mean cosine between untuned and tuned embeddings of the same image: {drift:.4f}")
+if HAS_SCORES:
+    after = trunk_embeddings(trunk_model(tagger, cfg.cut), x_test, cfg.l2_normalize)
+    drift = float(np.mean(np.sum(after * before[cfg.cut], axis=1)))
+    comparison = table({f"untuned {cfg.cut}": before[cfg.cut], f"deepix-tuned {cfg.cut}": after})
+    print(f"mean cosine between untuned and tuned embeddings of the same image: {drift:.4f}")
+else:  # no tuned trunk: the untuned rows only
+    comparison = table({f"untuned {cfg.cut}": before[cfg.cut]})
 comparison.round(4)
 
 # %% [markdown]
@@ -172,22 +202,24 @@ comparison.round(4)
 # %%
 c = comparison.set_index(["embedding", "relevance"])
 untuned, tuned = f"untuned {cfg.cut}", f"deepix-tuned {cfg.cut}"
-b_char, a_char = c.loc[(untuned, "character"), "recall@10"], c.loc[(tuned, "character"), "recall@10"]
+b_char = c.loc[(untuned, "character"), "recall@10"]
 chance_char = c.loc[(untuned, "character"), "chance_recall@10"]
-b_bm, a_bm = c.loc[(untuned, "bookmark_bin"), "precision@10"], c.loc[(tuned, "bookmark_bin"), "precision@10"]
 record("illust2vec/dim", int(a96["shape"][-1]), data="none", cut_layer=str(a96["layer"]))
 record("illust2vec/untuned_character_recall@10", b_char)
-record("illust2vec/tuned_character_recall@10", a_char)
 record("illust2vec/chance_character_recall@10", chance_char)
 r_char = untuned_table.set_index(["embedding", "relevance"]).loc[(f"random-init {cfg.cut}", "character"), "recall@10"]
 record("illust2vec/random_init_character_recall@10", r_char)
-record("illust2vec/untuned_bookmark_precision@10", b_bm)
-record("illust2vec/tuned_bookmark_precision@10", a_bm)
-record("deepix/bookmark_acc", heads["bookmark_acc"])
-record("deepix/bookmark_majority", heads["bookmark_majority"])
-record("deepix/final_loss", float(history["loss"].iloc[-1]))
-record("illust2vec/tuned_vs_untuned_cosine", drift)
-assert np.isfinite(history["loss"]).all(), history
+if HAS_SCORES:
+    a_char = c.loc[(tuned, "character"), "recall@10"]
+    b_bm, a_bm = c.loc[(untuned, "bookmark_bin"), "precision@10"], c.loc[(tuned, "bookmark_bin"), "precision@10"]
+    record("illust2vec/tuned_character_recall@10", a_char)
+    record("illust2vec/untuned_bookmark_precision@10", b_bm)
+    record("illust2vec/tuned_bookmark_precision@10", a_bm)
+    record("deepix/bookmark_acc", heads["bookmark_acc"])
+    record("deepix/bookmark_majority", heads["bookmark_majority"])
+    record("deepix/final_loss", float(history["loss"].iloc[-1]))
+    record("illust2vec/tuned_vs_untuned_cosine", drift)
+    assert np.isfinite(history["loss"]).all(), history
 assert emb.shape[1] == before["activation_96"].shape[1] == a96["shape"][-1], (emb.shape, a96["shape"])
 comparison.shape
 
@@ -195,13 +227,22 @@ comparison.shape
 # ## What this shows
 
 # %%
-retrieval_gates = retrieval_chance_gates(PROFILE, {"untuned": c.loc[untuned, :].loc["character"],
-                                                   "deepix-tuned": c.loc[tuned, :].loc["character"]})
+retrieval_gates = retrieval_chance_gates(PROFILE, {"untuned": c.loc[untuned, :].loc["character"]}
+                                         | ({"deepix-tuned": c.loc[tuned, :].loc["character"]} if HAS_SCORES else {}))
 n_q = int(c.loc[(untuned, "character"), "n_queries"])
-display(Markdown(f"""
-Measured on {len(test_posts)} **SYNTHETIC** test images ({n_q} character queries), profile `{PROFILE}`;
+head = f"""
+Measured on {len(test_posts)} **{DATA_LABEL}** test images ({n_q} character queries), profile `{PROFILE}`;
 illust2vec is {a96['shape'][-1]}-d here, cut at `{a96['layer']}` / `{cuts.loc['add_43', 'layer']}`.
-
+"""
+if not HAS_SCORES:
+    display(Markdown(head + f"""
+* **Against chance.** Same-character recall@10: untuned trunk {b_char:.3f}, a random ranking {chance_char:.3f}, the
+  same trunk at random init {r_char:.3f}.
+* **deepix was skipped**: {ds.scores_note}. Add bookmark / view (or Danbooru `score` / `fav_count`) fields to the
+  metadata to tune the trunk on them.
+"""))
+else:
+    display(Markdown(head + f"""
 * **Against chance.** Same-character recall@10: untuned trunk {b_char:.3f}, deepix-tuned {a_char:.3f}, a random
   ranking {chance_char:.3f}, the same trunk at random init {r_char:.3f}. The trained tagger's embedding groups images
   of one character {'clearly' if b_char - chance_char > 0.1 else 'only a little'} above chance, and
@@ -213,8 +254,7 @@ illust2vec is {a96['shape'][-1]}-d here, cut at `{a96['layer']}` / `{cuts.loc['a
   and bookmark-bin precision@10 by {a_bm - b_bm:+.3f}. With the trunk learning rate at `{cfg.trunk_lr:g}` for
   {len(history)} epoch(s) the trunk {'barely moves, so the embedding stays what the tagger made it' if drift > 0.95 else 'does move'}.
 * **The bookmark head** reaches {heads['bookmark_acc']:.3f} against the majority bin's {heads['bookmark_majority']:.3f}
-  ({'above' if heads['bookmark_acc'] > heads['bookmark_majority'] else 'not above'} it): on synthetic posts the
-  bookmark count is not drawn into the picture, so there is little for it to learn.
+  ({'above' if heads['bookmark_acc'] > heads['bookmark_majority'] else 'not above'} it): {'on synthetic posts the bookmark count is not drawn into the picture, so there is little for it to learn' if ds.is_synthetic else 'the score labels are ' + ds.scores_note}.
 * **Try next:** a larger trunk learning rate (or more epochs) to see whether retrieval moves at all, relevance
   labels that the pixels do carry (hair colour, outfit), and a larger test split (the chance line is high with few
   images per character).

@@ -26,10 +26,17 @@
 # hidden formula of the drawn pixels plus noise; a learnability control trains the same network on labels that
 # are a plain function of the pixels (brightness bins). The last cell gates the heads against the majority class.
 # Measured runtimes: the README's notebook map.
+#
+# **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project), the labels
+# come from its metadata instead: pixiv-style bookmark / view / sanity fields, or Danbooru `fav_count` / `score` mapped
+# as `acg2vec_lab.data.source` documents, and every number says `real: <folder>`. The formula oracle of section 11
+# exists only for the synthetic set and is skipped there. A folder with no such field has nothing to train the heads
+# on: after section 1 the notebook says so and skips the rest.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks the data size and the model variant
 SEED = 0  # one seed for data order, initialisation and the PCGrad/plain comparison
+DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 CONFLICT_BATCH = 64  # images used to measure how much the heads' gradients conflict
 EXAMPLE_IMAGES = 3  # test images sent through the exported SavedModel
 CONTROL_EPOCHS = 4  # epochs of the learnability-control run (labels = brightness bins of the same images)
@@ -42,8 +49,9 @@ from IPython.display import Markdown, display
 import acg2vec_lab
 from acg2vec_lab import gates, load_config, record, runtime, save_fig
 from acg2vec_lab.config import variant_for
+from acg2vec_lab.data.source import data_source_of
 
-versions = runtime.setup_notebook(SEED, data="synthetic")
+versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -82,15 +90,22 @@ sizes
 #
 # Bins are those of the original (`acg2vec_lab.data.labels`, bin i = [e(i-1), e(i))). Fixed edges leave most
 # images in a few bins, which a classifier can exploit by always predicting them. The README's fix was to pick
-# the edges at quantiles of the data; `rebin.py` does that and shows the class histogram before and after.
+# the edges at quantiles of the data; `rebin.py` does that and shows the class histogram before and after. On your own
+# data the first line says where the labels come from (and, when there are none, that the rest is skipped).
 
 # %%
-from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.data import open_dataset
+from acg2vec_lab.data.source import headline_label, skip_rest_of_notebook, stamp_figure
 from acg2vec_lab.models.pix2score.experiment import prepare_data
 
-dataset = synthetic_dataset(PROFILE)
-data = prepare_data(dataset, cfg)
-data.sizes()
+dataset = open_dataset(DATA, PROFILE)
+DATA_LABEL = headline_label(dataset)  # "SYNTHETIC", or "real: <folder>"
+display(Markdown(f"**Score labels of the {DATA_LABEL} set:** {dataset.scores_note}."))
+if not dataset.has_scores:
+    record("pix2score/skipped_no_scores", True, reason=dataset.scores_note)
+    skip_rest_of_notebook(f"Pix2Score needs score labels, and the {DATA_LABEL} set has none ({dataset.scores_note})")
+data = prepare_data(dataset, cfg) if dataset.has_scores else None
+data.sizes() if data is not None else None
 
 # %%
 from acg2vec_lab.models.pix2score import rebin
@@ -98,7 +113,7 @@ from acg2vec_lab.models.pix2score.train import HEAD_EDGES
 
 reports = {h: rebin.rebin_report(data.values["train"][h], HEAD_EDGES[h]) for h in ("bookmark_predict", "view_predict")}
 for h, rep in reports.items():
-    save_fig(rebin.plot_rebin(rep, h), f"rebin_{h}")
+    save_fig(stamp_figure(rebin.plot_rebin(rep, h), dataset), f"rebin_{h}")
 pd.DataFrame([{"head": h, "bins after": len(r["counts_after"]),
                **{f"before {k}": v for k, v in r["imbalance_before"].items()},
                **{f"after {k}": v for k, v in r["imbalance_after"].items()}} for h, r in reports.items()]).round(3)
@@ -169,7 +184,7 @@ for name, (m, h) in runs.items():
     axes[1].plot(range(1, len(h["val_loss"]) + 1), h["val_loss"], marker="o", label=name)
 for ax, t in zip(axes, ("train loss (sum of 3 heads)", "val loss")):
     ax.set_xlabel("epoch"); ax.set_title(t); ax.legend()
-save_fig(fig, "loss_curves")
+save_fig(stamp_figure(fig, dataset), "loss_curves")
 fig
 
 # %% [markdown]
@@ -181,7 +196,7 @@ fig
 # %%
 results = {name: p2s.head_metrics(data.y["test"], p2s.predict(m, data.x["test"])) for name, (m, h) in runs.items()}
 fig = p2s.plot_confusions(results["summed loss"], "summed loss")
-save_fig(fig, "confusion_summed")
+save_fig(stamp_figure(fig, dataset), "confusion_summed")
 fig
 
 # %% [markdown]
@@ -245,11 +260,16 @@ serving_diff = max(float(np.abs(out_served[h].numpy() - out_local[h]).max()) for
 # shape is the webapp's `{bookmarkPredict, viewPredict, sanityPredict}` plus the arg-max bin with the README labels.
 
 # %%
+from acg2vec_lab.data.source import checkpoint_variant
 from acg2vec_lab.models.pix2score.api import to_api
 from acg2vec_lab.paths import checkpoint_dir
+from acg2vec_lab.train.run import dataset_fingerprint
 
-ckpt = p2s.save_checkpoint(model, cfg, checkpoint_dir("pix2score", variant_for(PROFILE)),
-                           {"seed": SEED, "trained_on": f"synthetic_dataset({PROFILE!r}) train split", "pcgrad": False})
+# the synthetic run goes where `acg2vec-lab score` looks; a run on your own data into a folder of its own
+trained_on = f"synthetic_dataset({PROFILE!r}) train split" if dataset.is_synthetic else f"{dataset.root} train split"
+ckpt = p2s.save_checkpoint(model, cfg, checkpoint_dir("pix2score", checkpoint_variant(variant_for(PROFILE), dataset)),
+                           {"seed": SEED, "trained_on": trained_on, "pcgrad": False},
+                           data_fingerprint=None if dataset.is_synthetic else dataset_fingerprint(dataset))
 example = to_api(out_local, 0)
 {"checkpoint": str(ckpt), "true bins": {h: int(data.y["test"][h][0]) for h in data.y["test"]}, "argmax": example["argmax"]}
 
@@ -293,7 +313,7 @@ summary.round(3)
 # be learned. (b) `formula_ceiling`: the test accuracy of an oracle that knows the inputs of the hidden pixiv
 # formula (popularity of the drawn character, accessories, colourfulness, rating, number of characters) but not
 # its noise: the most an image model can expect on the bookmark and view heads (scored on every post of the set,
-# since it fits nothing).
+# since it fits nothing). The oracle exists only for the synthetic set: on your own data it is skipped, and said so.
 
 # %%
 from acg2vec_lab.models.pix2score.experiment import control_labels, formula_ceiling, score_gates
@@ -304,7 +324,12 @@ control_model, _ = p2s.train(control_cfg, data.x["train"], y_control["train"], s
 control = p2s.head_metrics(y_control["test"], p2s.predict(control_model, data.x["test"]))
 del control_model
 ceiling_posts = [p for split in ("train", "val", "test") for p in dataset.split(split)]  # the oracle fits nothing
-ceiling = formula_ceiling(ceiling_posts)
+if dataset.is_synthetic:
+    ceiling = formula_ceiling(ceiling_posts)
+else:  # real labels have no known formula
+    ceiling = {}
+    print(f"formula oracle skipped: the {DATA_LABEL} labels come from its metadata, not from a known formula")
+    record("pix2score/formula_ceiling_skipped", True, reason="real data: no hidden formula to be an oracle of")
 for h in names:
     record(f"pix2score/control/{h}/accuracy", control[h]["accuracy"])
     record(f"pix2score/control/{h}/majority_accuracy", control[h]["majority_accuracy"])
@@ -312,7 +337,7 @@ for h, v in ceiling.items():
     record(f"pix2score/{h}/formula_ceiling_accuracy", v)
 pd.DataFrame({"real labels": {h: plain[h]["accuracy"] for h in names},
               "real majority": {h: plain[h]["majority_accuracy"] for h in names},
-              "formula oracle (all posts)": ceiling,
+              "formula oracle (all posts)": {h: ceiling.get(h, float("nan")) for h in names},
               "control labels": {h: control[h]["accuracy"] for h in names},
               "control majority": {h: control[h]["majority_accuracy"] for h in names}}).round(3)
 
@@ -328,13 +353,8 @@ rows = "\n".join(
     f"  * `{h}`: {plain[h]['accuracy']:.3f} against the majority class's {plain[h]['majority_accuracy']:.3f} "
     f"({plain[h]['accuracy'] - plain[h]['majority_accuracy']:+.3f}), macro F1 {plain[h]['macro_f1']:.3f}"
     for h in names)
-display(Markdown(f"""
-Measured on {n_test} **SYNTHETIC** test images, profile `{PROFILE}` (replica of {replica.count_params():,} parameters
-at {cfg.input_size} px, {cfg.epochs} epochs on {len(data.x['train'])} images; the deployed network has {full_params:,}).
-
-* **The heads against the majority class** (summed-loss model; one test error moves accuracy by {1 / n_test:.3f}):
-{rows}
-* **Why bookmark and view sit close to the majority class.** Their labels are not the pixels: they are 15 fixed
+if dataset.is_synthetic:
+    why_close = f"""* **Why bookmark and view sit close to the majority class.** Their labels are not the pixels: they are 15 fixed
   bins of `exp(formula + noise)`, where the formula's largest term is the *popularity of the drawn character*
   (knowing which of the roster's characters it is, a fine-grained recognition task at {cfg.input_size} px), and
   the noise has a standard deviation of 0.45 in log space (module doc of `acg2vec_lab.data.synthetic`), wider
@@ -344,7 +364,17 @@ at {cfg.input_size} px, {cfg.epochs} epochs on {len(data.x['train'])} images; th
   {len(ceiling_posts)} posts (it fits nothing, so every split may score it), so most of
   the gap to 1 is the labels' own noise; what remains for the network is the gap between its accuracy and the
   oracle's. `sanity` depends on one visible thing (a bikini, plus a blush for `q`) and is the head that can
-  really be read from the image.
+  really be read from the image."""
+else:
+    why_close = f"""* **Labels**: {dataset.scores_note}. How much of them the pixels carry is what the heads' margin over
+  the majority class measures; the learnability control says whether the network can learn at all."""
+display(Markdown(f"""
+Measured on {n_test} **{DATA_LABEL}** test images, profile `{PROFILE}` (replica of {replica.count_params():,} parameters
+at {cfg.input_size} px, {cfg.epochs} epochs on {len(data.x['train'])} images; the deployed network has {full_params:,}).
+
+* **The heads against the majority class** (summed-loss model; one test error moves accuracy by {1 / n_test:.3f}):
+{rows}
+{why_close}
 * **The network does learn what the pixels carry**: on the control labels (brightness / warmth bins of the same
   images) it reaches {', '.join(f"{control[h]['accuracy']:.3f}" for h in names)} against majority
   {', '.join(f"{control[h]['majority_accuracy']:.3f}" for h in names)} after {CONTROL_EPOCHS} epochs.

@@ -24,10 +24,16 @@
 # threshold where precision equals recall, mAP) beside the tag-prior baseline, saves it in the released folder format
 # (so `acg2vec-lab tag --model joytag` works) and measures its pooled trunk output as an image embedding. The last
 # cell gates JoyTag against the tag prior. Measured runtimes: the README's notebook map.
+#
+# **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project), JoyTag and
+# the DeepDanbooru tagger it is compared with are trained on that data, the checkpoint goes into a folder of its own
+# (the synthetic one, which `acg2vec-lab tag --model joytag` loads, is left alone) and every number says
+# `real: <folder>` where it says SYNTHETIC here.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks the data size and the model variant
 SEED = 0  # seed for initialisation and data order
+DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 THRESHOLD = 0.4  # the threshold JoyTag's README reports F1 at
 PREVIEW_INDEX = 0  # which test image the preprocessing and tag examples show
 
@@ -35,8 +41,9 @@ PREVIEW_INDEX = 0  # which test image the preprocessing and tag examples show
 import acg2vec_lab
 from acg2vec_lab import gates, load_config, record, runtime, save_fig
 from acg2vec_lab.config import variant_for
+from acg2vec_lab.data.source import data_source_of
 
-versions = runtime.setup_notebook(SEED, data="synthetic")
+versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -84,10 +91,12 @@ print(inspect.getsource(jt_model.JoyTagViT.forward))
 # training code used bilinear); /255; CLIP mean/std; NCHW. A test image cut to a tall strip shows the padding.
 
 # %%
-from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.data import open_dataset
+from acg2vec_lab.data.source import checkpoint_variant, headline_label, stamp_figure
 from acg2vec_lab.models.joytag.preprocess import CLIP_MEAN, CLIP_STD, preprocess
 
-dataset = synthetic_dataset(PROFILE)
+dataset = open_dataset(DATA, PROFILE)
+DATA_LABEL = headline_label(dataset)  # "SYNTHETIC", or "real: <folder>"
 test_posts = dataset.split("test")
 img = dataset.load_image(test_posts[PREVIEW_INDEX])
 strip = img.crop((0, 0, img.width // 2, img.height))
@@ -97,7 +106,7 @@ fig, axes = plt.subplots(1, 2, figsize=(6, 3))
 axes[0].imshow(strip); axes[0].set_title(f"input {strip.size[0]}x{strip.size[1]}")
 axes[1].imshow(shown); axes[1].set_title(f"model input {x.shape} (un-normalised)")
 for ax in axes: ax.set_axis_off()
-save_fig(fig, "preprocess")
+save_fig(stamp_figure(fig, dataset), "preprocess")
 fig
 
 # %% [markdown]
@@ -140,23 +149,27 @@ train_seconds = time.time() - t0
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(range(1, len(hist["loss"]) + 1), hist["loss"], marker="o")
 ax.set_xlabel("epoch"); ax.set_ylabel("focal2 loss (x256)"); ax.set_title(f"JoyTag {variant_for(PROFILE)} training")
-save_fig(fig, "loss")
+save_fig(stamp_figure(fig, dataset), "loss")
 {"seconds": round(train_seconds, 1), "params": count_parameters(model), "loss first/last": (hist["loss"][0], hist["loss"][-1])}
 
 # %% [markdown]
 # ## 5. Save in the released format, load back as a Tagger
 #
 # `config.json` (`class` + constructor arguments) + `model.safetensors` + `top_tags.txt` (+ `categories.json`),
-# in `checkpoint_dir("joytag", variant)`. `load_joytag_tagger(folder)` reads it through the same loader that
-# reads the released folder; the tagger's predictions must equal the in-memory model's.
+# in `checkpoint_dir("joytag", variant)` (on your own data, a folder named after the data's fingerprint).
+# `load_joytag_tagger(folder)` reads it through the same loader that reads the released folder; the tagger's
+# predictions must equal the in-memory model's.
 
 # %%
 from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
 from acg2vec_lab.paths import checkpoint_dir
 from acg2vec_lab.tagging.base import Tagger
+from acg2vec_lab.train.run import dataset_fingerprint
 
-ckpt = jt.save_checkpoint(checkpoint_dir("joytag", variant_for(PROFILE)), model, cfg, tags, categories,
-                          {"trained_on": f"synthetic_dataset({PROFILE!r}) train split", "seed": SEED})
+trained_on = f"synthetic_dataset({PROFILE!r}) train split" if dataset.is_synthetic else f"{dataset.root} train split"
+ckpt = jt.save_checkpoint(checkpoint_dir("joytag", checkpoint_variant(variant_for(PROFILE), dataset)), model, cfg, tags,
+                          categories, {"trained_on": trained_on, "seed": SEED},
+                          data_fingerprint=None if dataset.is_synthetic else dataset_fingerprint(dataset))
 joytag = load_joytag_tagger(ckpt)
 probs_test = jt.predict_probs(model, x_test)
 reload_diff = float(np.abs(joytag.predict(x_test[:8]) - probs_test[:8]).max())
@@ -170,25 +183,23 @@ reload_diff = float(np.abs(joytag.predict(x_test[:8]) - probs_test[:8]).max())
 # every image each tag's train frequency, thresholded at the same `0.4` (frequent tags such as `1girl` make F1 look
 # good on their own; its mAP is the mean test prevalence, what a ranking knowing nothing of the image gets).
 # Then both taggers go through `comparison_table`: each with its own preprocessing, on the same
-# `synthetic_dataset(PROFILE).split("test")` posts, scored by `acg2vec_lab.tagging.metrics` on the tags both output
-# (rating pseudo-tags excluded). The DeepDanbooru tagger is notebook 02's run, loaded or trained here by
-# `train_tagger(PROFILE)`, so this comparison always runs. The two need not have the same training budget (in `cpu`
+# `open_dataset(DATA, PROFILE).split("test")` posts, scored by `acg2vec_lab.tagging.metrics` on the tags both output
+# (rating pseudo-tags excluded). The DeepDanbooru tagger is notebook 02's run on the same data, loaded or trained here
+# by `train_tagger(PROFILE, dataset=dataset)`, so this comparison always runs. The two need not have the same training budget (in `cpu`
 # they do not): the budget table counts each one's training images, epochs and image presentations from the two
 # configs, and the findings say whether they match.
 
 # %%
-from acg2vec_lab.models.joytag.experiment import (
-    comparison_table,
-    deepdanbooru_tagger,
-    evaluate_probs,
-    prior_gates,
-    training_budgets,
-)
+from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
+from acg2vec_lab.models.deepdanbooru.train import train_tagger
+from acg2vec_lab.models.joytag.experiment import comparison_table, evaluate_probs, prior_gates, training_budgets
 from acg2vec_lab.tagging import metrics as M
 
 own = evaluate_probs(y_test, probs_test, THRESHOLD)
 prior = evaluate_probs(y_test, M.prior_probs(y_train, len(y_test)), THRESHOLD)  # no pixels: train tag frequency
-deepdanbooru, dd_result = deepdanbooru_tagger(PROFILE)
+dd_result = train_tagger(PROFILE, dataset=dataset)  # notebook 02's run on this data (loaded, or trained now)
+deepdanbooru = DeepDanbooruTagger(dd_result.model, dd_result.tags, dd_result.categories,
+                                  source=f"trained: {dd_result.checkpoint}")
 budgets = training_budgets(PROFILE, dataset)
 display(budgets)
 pd.DataFrame([{"model": "joytag (own vocabulary)", "n_tags_scored": len(tags), **own},
@@ -208,7 +219,7 @@ pd.DataFrame([{"tag": t, "prob": round(p, 3), "in truth": t in truth} for p, t i
 #
 # The `joytag` embedder (`acg2vec_lab/embedders/joytag.py`) returns the mean of the final-LayerNorm tokens
 # (`d_model`-d) and joins the retrieval notebooks. Here: leave-one-out retrieval of test images that share a
-# character tag, trained checkpoint vs the same architecture at random init.
+# character tag, trained checkpoint vs the same architecture at random init (on your own data, the model trained above).
 
 # %%
 import dataclasses
@@ -216,17 +227,22 @@ import dataclasses
 from acg2vec_lab.embedders import get
 from acg2vec_lab.models.joytag.experiment import character_retrieval, model_embedder
 
-emb = get("joytag", PROFILE)
+if dataset.is_synthetic:
+    emb = get("joytag", PROFILE)
+    trained_name, trained_encode = emb.weights, emb.encode
+else:  # the registry's embedder would load the synthetic run: use the model just trained on this data
+    trained_name, trained_encode = f"trained here on {DATA_LABEL}", model_embedder(model)
 torch.manual_seed(SEED)
 random_model = build_model(dataclasses.replace(cfg, n_tags=len(tags)))
-retrieval = pd.DataFrame({emb.weights: character_retrieval(emb.encode, dataset, test_posts),
+retrieval = pd.DataFrame({trained_name: character_retrieval(trained_encode, dataset, test_posts),
                           "random init": character_retrieval(model_embedder(random_model), dataset, test_posts)}).T
 retrieval[["recall@1", "recall@5", "chance_recall@5", "MRR", "n_queries"]].round(3)
 
 # %% [markdown]
 # ## 8. Headline numbers
 #
-# Recorded for the run's `metrics.csv` (the parameter counts carry data source `none`, the rest SYNTHETIC). The
+# Recorded for the run's `metrics.csv` (the parameter counts carry data source `none`, the rest SYNTHETIC, or real
+# on your own data). The
 # checks are properties of the code (the released shape, the reload), not quality checks; those are the gates below.
 
 # %%
@@ -265,7 +281,7 @@ same_budget = bj["image_presentations"] == bd["image_presentations"] and bj["inp
 same_budget_note = (": the same budget, so the difference is the architecture and recipe (on one seed)" if same_budget
                     else ": **different budgets**, so this compares two runs, not two architectures")
 display(Markdown(f"""
-Measured on {len(test_posts)} **SYNTHETIC** test posts, profile `{PROFILE}` (replica of {count_parameters(model):,}
+Measured on {len(test_posts)} **{DATA_LABEL}** test posts, profile `{PROFILE}` (replica of {count_parameters(model):,}
 parameters against the released {full_params:,}).
 
 * **Against the tag prior** (its own {len(tags)} tags, threshold `{THRESHOLD}`): micro F1 {own['micro_f1@th']:.3f} vs the

@@ -29,10 +29,15 @@
 # beside each map, the k-nearest-neighbour purity in the original space, says how much of the picture
 # is structure rather than UMAP's layout. Measured runtimes: see the README's notebook map (embeddings
 # are cached and shared with notebook 10).
+#
+# **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project), its posts
+# are the pictures and every number and map title says `real: <folder>`; without score fields the bookmark-bin
+# colouring is left out (and said so).
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks sizes from configs/retrieval/<variant>.json
 TRAIN_MISSING = True  # train (or load) every model compared here first, so the table does not depend on run order
+DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 SEED = 0  # seeds the trained models' runs, numpy/torch and UMAP's random_state
 K_PURITY = 10  # neighbours per point for the purity score
 NULL_SEEDS = 10  # random-vector draws that measure the noise a purity / separation gate must clear
@@ -41,26 +46,29 @@ NULL_SEEDS = 10  # random-vector draws that measure the noise a purity / separat
 import acg2vec_lab
 from acg2vec_lab import runtime, viz
 from acg2vec_lab.config import load_config
+from acg2vec_lab.data.source import data_source_of
 from acg2vec_lab.record import record, save_fig
 
-versions = runtime.setup_notebook(SEED, data="synthetic")
+versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
 cfg = load_config("retrieval", PROFILE)
 cfg
 
 # %% [markdown]
 # ## 1. The pictures
 #
-# The **SYNTHETIC** Danbooru-format set of this profile: the gallery and query posts of notebook 10,
-# so both notebooks share cached embeddings.
+# The **SYNTHETIC** Danbooru-format set of this profile (or your own folder, `DATA`): the gallery and query posts of
+# notebook 10, so both notebooks share cached embeddings.
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
-from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.data import open_dataset
+from acg2vec_lab.data.source import headline_label, stamp_figure
 from acg2vec_lab.retrieval import evaluate
 
-ds = synthetic_dataset(PROFILE)
+ds = open_dataset(DATA, PROFILE)
+DATA_LABEL = headline_label(ds)  # "SYNTHETIC", or "real: <folder>"
 queries, gallery = evaluate.split_posts(ds, cfg.max_gallery, cfg.max_queries)
 posts = (gallery + queries)[: cfg.map_points]
 frame = evaluate.posts_frame(posts)
@@ -88,6 +96,10 @@ if TRAIN_MISSING:
         models.get(name).ensure_trained(PROFILE, seed=SEED)
 
 embedders = available(PROFILE, seed=SEED)
+if not ds.is_synthetic:  # the registry's embedders load the runs of the profile's synthetic set (their weights say so)
+    display(Markdown(f"**On {DATA_LABEL}:** the trained embedders are the runs trained on the SYNTHETIC set (the "
+                     "`trained on` column says so); embedders of runs trained on this folder need the registry to "
+                     "find runs by data set (not yet there), so they are measured as trained elsewhere."))
 order = sorted(embedders, key=lambda n: (n != "efficientnet_lite0", n.startswith("chance"), n))
 weights = evaluate.weights_table(embedders, order)
 random_init = weights.loc[weights["status"] == "random init", "name"].tolist()
@@ -118,7 +130,7 @@ purity_null = evaluate.random_purity_null(frame["character"], k=K_PURITY, seeds=
 purity_margin = evaluate.null_margin(purity_null, k=3.0, floor=0.02)
 display(Markdown(f"Random vectors over {NULL_SEEDS} seeds reach chance "
                  f"{sum(purity_null) / len(purity_null):+.3f} (character purity); the gate margin is "
-                 f"mean + 3 sd, at least 0.02: **{purity_margin:.3f}** (SYNTHETIC)."))
+                 f"mean + 3 sd, at least 0.02: **{purity_margin:.3f}** ({DATA_LABEL})."))
 purity.assign(status=weights.set_index("name")["status"]).round(3)
 
 # %% [markdown]
@@ -132,17 +144,20 @@ purity.assign(status=weights.set_index("name")["status"]).round(3)
 # %%
 from acg2vec_lab.data.labels import BOOKMARK_EDGES
 
-score_bin = viz.score_bins([p.pixiv.get("bookmark_count", 0) for p in posts], BOOKMARK_EDGES)
-colourings = {"character": list(frame["character"]), "series": list(frame["series"]), "bookmark bin": score_bin}
+colourings = {"character": list(frame["character"]), "series": list(frame["series"])}
 palette = {"character": viz.label_colors(colourings["character"], max_labels=12),
-           "series": viz.label_colors(colourings["series"], max_labels=12),
-           "bookmark bin": viz.bin_colors(BOOKMARK_EDGES)}  # ordinal: low -> high along viridis
+           "series": viz.label_colors(colourings["series"], max_labels=12)}
+if ds.has_scores:
+    colourings["bookmark bin"] = viz.score_bins([p.pixiv.get("bookmark_count", 0) for p in posts], BOOKMARK_EDGES)
+    palette["bookmark bin"] = viz.bin_colors(BOOKMARK_EDGES)  # ordinal: low -> high along viridis
+else:
+    print(f"bookmark-bin colouring left out: {ds.scores_note}")
 coords = {}
 for name in vectors:
     coords[name] = viz.umap_embed(vectors[name], cfg.umap_n_neighbors, cfg.umap_min_dist, SEED, pca=cfg.umap_pca)
     label = f"{name} [{weights.set_index('name').loc[name, 'status']}]"
     fig = viz.map_panels(coords[name], colourings, label, cfg.umap_n_neighbors, cfg.umap_min_dist, SEED, palette)
-    save_fig(fig, f"map_{name}")  # stamps SYNTHETIC into the title
+    save_fig(stamp_figure(fig, ds), f"map_{name}")  # stamps SYNTHETIC (or the real folder) into the title
     viz.show(fig)
 
 # %% [markdown]
@@ -201,7 +216,7 @@ purity.round(3)
 chance_p = float(purity.loc["(random neighbours)", "character"])
 eff_p = float(purity.loc["efficientnet_lite0", "character"])
 image_rows = [n for n in order if embedders[n].modality == "image" and n != "chance"]
-lines = [f"- **EfficientNet-Lite0 (real ImageNet weights)** groups the SYNTHETIC characters: character "
+lines = [f"- **EfficientNet-Lite0 (real ImageNet weights)** groups the {DATA_LABEL} characters: character "
          f"purity {eff_p:.3f} against {chance_p:.3f} for random neighbours (gate margin {purity_margin:.3f}); "
          f"trustworthiness of its map {trust['efficientnet_lite0']:.3f}. Nothing here trained it on drawings: "
          f"generic ImageNet features (colour, shape, texture) already tell the generator's characters apart."]
@@ -235,7 +250,7 @@ from acg2vec_lab import gates
 
 checks = {  # gate -> data source of its numbers (check_all would record both under the notebook default)
     gates.Gate("maps/efficientnet_lite0/purity_character_vs_chance", eff_p, chance_p, purity_margin,
-               why=f"margin = mean + 3 sd of random-vector purity over chance, {NULL_SEEDS} seeds, floor 0.02"): "synthetic",
+               why=f"margin = mean + 3 sd of random-vector purity over chance, {NULL_SEEDS} seeds, floor 0.02"): data_source_of(DATA),
     gates.Gate("maps/efficientnet_lite0/renpy_separation_vs_random", float(separation["efficientnet_lite0"]), 0.0,
                separation_margin, why=f"margin = mean + 3 sd of random-vector separation, {NULL_SEEDS} seeds, floor 0.02"): "real",
 }

@@ -30,10 +30,16 @@
 # **synthesised** from the EfficientNet-Lite0 embeddings of the SYNTHETIC pictures, and an IVF-SQ8
 # collection is built and searched in embedded Milvus, with what the index actually did. Measured
 # runtimes: see the README's notebook map (embeddings are cached; notebook 09 fills the same cache).
+#
+# **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project), its test
+# and train posts are the queries and the gallery, and every number and title says `real: <folder>` where it says
+# SYNTHETIC here. A relevance rule the data cannot support (a DeepDanbooru project has no series tags) scores no
+# query, and the table says so.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks sizes from configs/retrieval/<variant>.json
 TRAIN_MISSING = True  # train (or load) every model compared here first, so the table does not depend on run order
+DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 SEED = 0  # seeds the trained models' runs, numpy/torch and the index sampling
 TARGET_RECALL = 0.95  # recall@10 the planner tunes an approximate index to reach
 MEMORY_BUDGET_GB = 2.0  # budget handed to the planner at notebook scale
@@ -45,9 +51,10 @@ NULL_SEEDS = 10  # random rankings that measure the chance baseline's spread (th
 import acg2vec_lab
 from acg2vec_lab import runtime, viz
 from acg2vec_lab.config import load_config
+from acg2vec_lab.data.source import data_source_of
 from acg2vec_lab.record import record, save_fig
 
-versions = runtime.setup_notebook(SEED, data="synthetic")
+versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
 cfg = load_config("retrieval", PROFILE)
 cfg
 
@@ -63,10 +70,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.data import open_dataset
+from acg2vec_lab.data.source import headline_label, stamp_figure
 from acg2vec_lab.retrieval import evaluate
 
-ds = synthetic_dataset(PROFILE)
+ds = open_dataset(DATA, PROFILE)
+DATA_LABEL = headline_label(ds)  # "SYNTHETIC", or "real: <folder>"
 queries, gallery = evaluate.split_posts(ds, cfg.max_gallery, cfg.max_queries)
 qf, gf = evaluate.posts_frame(queries), evaluate.posts_frame(gallery)
 rels = evaluate.relevance_matrices(qf, gf, cfg.jaccard_threshold)
@@ -105,6 +114,10 @@ if TRAIN_MISSING:
         models.get(name).ensure_trained(PROFILE, seed=SEED)
 
 embedders = available(PROFILE, seed=SEED)
+if not ds.is_synthetic:  # the registry's embedders load the runs of the profile's synthetic set (their weights say so)
+    display(Markdown(f"**On {DATA_LABEL}:** the trained embedders are the runs trained on the SYNTHETIC set (the "
+                     "`trained on` column says so); embedders of runs trained on this folder need the registry to "
+                     "find runs by data set (not yet there), so they are measured as trained elsewhere."))
 weights = evaluate.weights_table(embedders)
 random_init = weights.loc[weights["status"] == "random init", "name"].tolist()
 display(Markdown(f"**Random init (untrained, not gated):** {', '.join(random_init) or 'none'}."))
@@ -129,7 +142,7 @@ chance_null = evaluate.chance_metric_null(rels["character"], "mAP@10", seeds=ran
 chance_map = float(np.mean(chance_null))
 map_margin = evaluate.null_margin([v - chance_map for v in chance_null], k=3.0, floor=0.02)
 display(Markdown(f"Random rankings: character mAP@10 {chance_map:.3f} (sd {np.std(chance_null, ddof=1):.3f} over "
-                 f"{NULL_SEEDS} seeds); gate margin {map_margin:.3f} (SYNTHETIC)."))
+                 f"{NULL_SEEDS} seeds); gate margin {map_margin:.3f} ({DATA_LABEL})."))
 
 # %% [markdown]
 # ## 3. recall@k curves (same character), with chance
@@ -141,7 +154,7 @@ ks = sorted({1, 2, 5, 10, 20, 50, len(gallery)} & set(range(1, len(gallery) + 1)
 curves = evaluate.recall_curves(embedders, ds, queries, gallery, rels["character"], ks)
 fig = viz.recall_curves(ks, curves, metrics.chance_recall(rels["character"], ks),
                         title="recall@k, relevance = same character", colors=viz.model_colors(list(curves)))
-save_fig(fig, "recall_curves_character")  # stamps SYNTHETIC into the title
+save_fig(stamp_figure(fig, ds), "recall_curves_character")  # stamps SYNTHETIC (or the real folder) into the title
 viz.show(fig)
 
 # %% [markdown]
@@ -158,7 +171,7 @@ q_eff = evaluate.embed_posts(eff, ds, queries, "queries")
 flat = build_index(g_eff, IndexSpec("flat", "cosine"), ids=[p.id for p in gallery])
 rows = evaluate.gallery_rows(ds, queries, gallery, q_eff, flat, rels["character"], qf["character"], n_rows=4, k=5)
 fig = viz.retrieval_gallery(**rows, suptitle="efficientnet_lite0: query -> top 5")
-save_fig(fig, "gallery_efficientnet_lite0")
+save_fig(stamp_figure(fig, ds), "gallery_efficientnet_lite0")
 viz.show(fig)
 
 # %% [markdown]
@@ -254,14 +267,15 @@ milvus_table.round(3)
 chance = evaluate.chance_row(table)
 eff_row = table[table["model"] == "efficientnet_lite0"].iloc[0]
 for _, row in table.iterrows():
+    key = row["model"].replace(" -> ", "_to_")  # a text->image row ("dclip_text -> dclip_image") as a record name
     for rule in ("character", "series", "tags"):
-        record(f"retrieval/{rule}/{row['model']}/mAP@10", float(row[f"{rule}/mAP@10"]), weights=row["weights"],
+        record(f"retrieval/{rule}/{key}/mAP@10", float(row[f"{rule}/mAP@10"]), weights=row["weights"],
                status=row["status"])
-    record(f"retrieval/character/{row['model']}/recall@10", float(row["character/recall@10"]))
+    record(f"retrieval/character/{key}/recall@10", float(row["character/recall@10"]))
 record("retrieval/character/random_rankings/mAP@10", chance_map, seeds=NULL_SEEDS)
 for name, row in renpy_table.iterrows():
     record(f"retrieval/renpy/{name}/mAP@5", float(row["mAP@5"]), data="real", weights=embedders[name].weights)
-vectors_note = "vectors synthesised from EfficientNet-Lite0 embeddings of the SYNTHETIC pictures"
+vectors_note = f"vectors synthesised from EfficientNet-Lite0 embeddings of the {DATA_LABEL} pictures"
 approx = index_table[(index_table.index > 0) & (index_table["recall_at_10"] >= TARGET_RECALL)]
 best = approx.sort_values("batched_qps", ascending=False).iloc[0] if len(approx) else None
 record("index/best_speedup_at_target_recall", float(best["speedup_vs_exact"]) if best is not None else 0.0,
@@ -286,7 +300,7 @@ eff_map, chance_row_map = float(eff_row["character/mAP@10"]), float(chance["char
 others = table[(table["direction"] == "image->image") & ~table["model"].isin(["efficientnet_lite0", "chance"])]
 probe_1, probe_all = float(milvus_recall[min(milvus_recall)]), float(milvus_recall[max(milvus_recall)])
 reaching = [p for p, v in milvus_recall.items() if v >= TARGET_RECALL]
-lines = [f"- **EfficientNet-Lite0 (real ImageNet weights)** retrieves the same SYNTHETIC character with mAP@10 "
+lines = [f"- **EfficientNet-Lite0 (real ImageNet weights)** retrieves the same {DATA_LABEL} character with mAP@10 "
          f"{eff_map:.3f}, against {chance_map:.3f} for random rankings (the chance embedding: {chance_row_map:.3f}; "
          f"gate margin {map_margin:.3f}); same series {float(eff_row['series/mAP@10']):.3f}, tag overlap "
          f"{float(eff_row['tags/mAP@10']):.3f}."]

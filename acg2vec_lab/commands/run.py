@@ -6,6 +6,7 @@ from acg2vec_lab.commands._util import add_command, add_runtime_options
 EXAMPLES = """  acg2vec-lab run                      # every notebook, cpu profile, into runs/<timestamp>/
   acg2vec-lab run --profile smoke      # tiny replicas (what CI runs)
   acg2vec-lab run --only 00 03         # just these notebooks
+  acg2vec-lab run --only 02 --data /path/to/danbooru-subset   # an image notebook on your own data
   acg2vec-lab run --list               # the notebook map
 """
 
@@ -21,7 +22,7 @@ def _main(args) -> int:
         return 0
     try:
         profile = current_profile(args.profile)
-        _, results = runner.run_all(profile, args.only, timeout=args.timeout, render=not args.no_html)
+        _, results = runner.run_all(profile, args.only, timeout=args.timeout, render=not args.no_html, data=args.data)
     except ConfigError as exc:
         raise CLIError(str(exc)) from exc
     return 0 if all(r.status == "ok" for r in results) else 1
@@ -34,4 +35,7 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=int, help="seconds per notebook (default: by profile)")
     p.add_argument("--no-html", action="store_true", help="skip the HTML rendering of executed notebooks")
     p.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    p.add_argument("--data", metavar="PATH",
+                   help="your own data: a Danbooru2021-format folder or a DeepDanbooru project; passed as "
+                        "-p DATA PATH to every notebook with a DATA parameter (02 03 04 05 09 10)")
     add_runtime_options(p)  # --device reaches the notebooks as $ACG2VEC_DEVICE

@@ -3,6 +3,8 @@
 * :func:`load_image` - any image file -> RGB ``PIL.Image`` or a typed :class:`ImageLoadError`.
 * :class:`DanbooruDataset`, :class:`Post`, :class:`Tag` - Danbooru2021 / API metadata plus images.
 * :func:`synthetic_dataset` - the SYNTHETIC drawn Danbooru-format set for a profile (cached).
+* :func:`open_dataset` - what the image notebooks run on: that set (``None``) or a researcher's own
+  Danbooru2021-format folder / DeepDanbooru project (:mod:`acg2vec_lab.data.source`).
 * :func:`renpy_images` - the real Ren'Py sprites and backgrounds as a small labelled set.
 * :mod:`acg2vec_lab.data.labels` - Pix2Score bins; :mod:`acg2vec_lab.data.splits` - leak-free splits.
 """
@@ -12,6 +14,7 @@ from typing import Any
 
 from acg2vec_lab.data.danbooru import DanbooruDataset, Post, Tag
 from acg2vec_lab.data.images import ImageLoadError, load_image, scan_images
+from acg2vec_lab.data.source import open_dataset
 from acg2vec_lab.data.synthetic import synthetic_dataset
 
 
@@ -23,5 +26,5 @@ def renpy_images(*args: Any, **kwargs: Any):
     return _renpy_images(*args, **kwargs)
 
 
-__all__ = ["load_image", "scan_images", "ImageLoadError", "synthetic_dataset", "DanbooruDataset", "Post", "Tag",
-           "renpy_images"]
+__all__ = ["load_image", "scan_images", "ImageLoadError", "synthetic_dataset", "open_dataset", "DanbooruDataset",
+           "Post", "Tag", "renpy_images"]

@@ -97,6 +97,8 @@ class Post:
     tags: list[Tag] = field(default_factory=list)
     pixiv: dict[str, Any] = field(default_factory=dict)  # bookmark_count, view_count, sanity_level
     extra: dict[str, Any] = field(default_factory=dict)  # any other metadata field, kept verbatim
+    # the keys the metadata record carried (parse_post fills it): tells a missing ``score`` from a 0
+    fields: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
 
     def tag_names(self, category: int | None = None) -> list[str]:
         return [t.name for t in self.tags if category is None or t.category == category]
@@ -194,6 +196,7 @@ def parse_post(raw: dict[str, Any], where: str = "post") -> Post:
         image_width=_int(raw, "image_width", where, 0), image_height=_int(raw, "image_height", where, 0),
         tags=tags, pixiv=dict(pixiv),
         extra={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
+        fields=frozenset(raw),
     )
 
 
@@ -298,7 +301,13 @@ class DanbooruDataset:
         layout: a :data:`LAYOUTS` name or a format pattern.
         root: the data set's folder (defaults to ``image_root``).
         val_fraction, test_fraction: shares of post ids hashed into val/test by :meth:`split`.
-        info: free metadata about the set (e.g. ``{"synthetic": True, ...}``).
+        info: free metadata about the set (e.g. ``{"synthetic": True, ...}``). The keys
+            ``data_label``, ``has_scores``, ``score_source`` and ``scores_note`` (written by
+            :func:`acg2vec_lab.data.source.open_dataset`) back the properties of the same names.
+
+    ``skipped`` lists ``(what, problem)`` for every post or file a reader left out (a missing or
+    undecodable image, a bad record); ``vocabulary`` is the tag vocabulary the reader kept (``None``:
+    every tag of the posts), ``minimum_tag_count`` the count it was cut at.
     """
 
     def __init__(self, posts: Sequence[Post], image_root: str | os.PathLike, layout: str = "danbooru2021",
@@ -311,6 +320,9 @@ class DanbooruDataset:
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.info = dict(info or {})
+        self.skipped: list[tuple[str, str]] = []
+        self.vocabulary: list[Tag] | None = None
+        self.minimum_tag_count: int | None = None
         self._by_id = {p.id: p for p in self.posts}
         if len(self._by_id) != len(self.posts):
             dup = [k for k, v in Counter(p.id for p in self.posts).items() if v > 1][:5]
@@ -356,6 +368,45 @@ class DanbooruDataset:
 
     def post(self, post_id: int) -> Post:
         return self._by_id[post_id]
+
+    @property
+    def is_synthetic(self) -> bool:
+        return bool(self.info.get("synthetic"))
+
+    @property
+    def data_source(self) -> str:
+        """The :mod:`acg2vec_lab.record` data source of numbers measured on this set: ``synthetic`` or ``real``."""
+        return "synthetic" if self.is_synthetic else "real"
+
+    @property
+    def data_label(self) -> str:
+        """``"synthetic"`` or ``"real: <folder name>"``: what titles and findings call this set."""
+        return str(self.info.get("data_label") or ("synthetic" if self.is_synthetic else f"real: {self.root.name}"))
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether every post carries the pixiv-style ``bookmark_count``, ``view_count`` and ``sanity_level``
+        that the score models (Pix2Score, deepix) learn (``info["has_scores"]`` when a reader decided it)."""
+        if "has_scores" in self.info:
+            return bool(self.info["has_scores"])
+        keys = ("bookmark_count", "view_count", "sanity_level")
+        return bool(self.posts) and all(all(k in p.pixiv for k in keys) for p in self.posts)
+
+    @property
+    def score_source(self) -> str | None:
+        """Where the score labels come from: ``pixiv`` (the metadata's own counts), ``danbooru`` (mapped
+        from ``score`` / ``fav_count``, see :mod:`acg2vec_lab.data.source`) or None (no scores)."""
+        if "score_source" in self.info:
+            return self.info["score_source"]
+        return "pixiv" if self.has_scores else None
+
+    @property
+    def scores_note(self) -> str:
+        """One sentence on the score labels (why they are missing, when they are)."""
+        if self.info.get("scores_note"):
+            return str(self.info["scores_note"])
+        return ("pixiv-style bookmark / view / sanity labels on every post" if self.has_scores else
+                "no pixiv-style bookmark / view / sanity labels and no Danbooru score / fav_count to map them from")
 
     def image_path(self, post: Post | int) -> Path:
         """Where ``post``'s image is (checked to stay inside the image root)."""
