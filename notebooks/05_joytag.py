@@ -36,6 +36,7 @@ SEED = 0  # seed for initialisation and data order
 DATA = None  # None: the SYNTHETIC set; or a Danbooru2021-format folder / DeepDanbooru project (open_dataset)
 THRESHOLD = 0.4  # the threshold JoyTag's README reports F1 at
 PREVIEW_INDEX = 0  # which test image the preprocessing and tag examples show
+ARENA_BOOTSTRAP = 200  # bootstrap resamples of the test images for the arena's 95 % intervals
 
 # %%
 import acg2vec_lab
@@ -192,7 +193,13 @@ reload_diff = float(np.abs(joytag.predict(x_test[:8]) - probs_test[:8]).max())
 # %%
 from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
 from acg2vec_lab.models.deepdanbooru.train import train_tagger
-from acg2vec_lab.models.joytag.experiment import comparison_table, evaluate_probs, prior_gates, training_budgets
+from acg2vec_lab.models.joytag.experiment import (
+    comparison_table,
+    evaluate_probs,
+    prior_gates,
+    tagger_probs,
+    training_budgets,
+)
 from acg2vec_lab.tagging import metrics as M
 
 own = evaluate_probs(y_test, probs_test, THRESHOLD)
@@ -208,6 +215,30 @@ pd.DataFrame([{"model": "joytag (own vocabulary)", "n_tags_scored": len(tags), *
 # %%
 comparison, common = comparison_table(dataset, test_posts, {"joytag": joytag, "deepdanbooru": deepdanbooru}, THRESHOLD)
 comparison.round(3)
+
+# %% [markdown]
+# ### The arena: every tagger on one protocol
+#
+# `acg2vec_lab.tagging.arena` is the protocol for any set of taggers, released ones included (`tag --weights`
+# folders: WD14, DeepDanbooru projects, JoyTag): the same test images, the tags of the ground truth that every
+# tagger outputs, F1 at each model's **recommended** thresholds (JoyTag `THRESHOLD`; DeepDanbooru here the
+# `balanced` preset of `tagging.thresholds.PRESETS`, general / character), F1 where micro precision equals recall,
+# mAP, per category, with bootstrap intervals (`ARENA_BOOTSTRAP` resamples of the test images), and the tag prior
+# first. Rows whose interval overlaps the prior's are
+# not shown to beat it.
+
+# %%
+from acg2vec_lab.tagging.arena import PRIOR as PRIOR_ROW
+from acg2vec_lab.tagging.arena import Contender, arena_table
+from acg2vec_lab.tagging.thresholds import PRESETS
+
+dd_probs = tagger_probs(deepdanbooru, dataset, test_posts)
+arena = arena_table(y_test, tags, categories,
+                    [Contender("joytag", tags, probs_test, THRESHOLD, THRESHOLD, joytag.source),
+                     Contender("deepdanbooru", deepdanbooru.tags, dd_probs, *PRESETS["balanced"], deepdanbooru.source)],
+                    y_train=y_train, n_boot=ARENA_BOOTSTRAP, seed=SEED)
+arena_all = arena[arena.group == "all"].set_index("model")
+arena.drop(columns=["weights"]).round(3)
 
 # %%
 shown_tags = sorted(((float(p), t) for t, p in zip(tags, probs_test[PREVIEW_INDEX]) if p >= THRESHOLD), reverse=True)[:12]
@@ -263,6 +294,10 @@ dd = comparison.set_index("model").loc["deepdanbooru"]
 jc = comparison.set_index("model").loc["joytag"]
 record("joytag/deepdanbooru_micro_f1@0.4", dd["micro_f1@th"], split="test")
 record("joytag/deepdanbooru_mAP", dd["mAP"], split="test")
+for name, slug in ((PRIOR_ROW, "tag_prior"), ("joytag", "joytag"), ("deepdanbooru", "deepdanbooru")):
+    for key in ("micro_f1", "micro_f1_lo", "micro_f1_hi", "mAP", "f1_at_p_eq_r"):
+        record(f"arena/{slug}/{key}", float(arena_all.loc[name, key]), split="test",
+               n_tags=int(arena_all.loc[name, "n_tags"]))
 record("joytag/image_presentations", int(budgets.loc["joytag", "image_presentations"]), data="none")
 record("joytag/deepdanbooru_image_presentations", int(budgets.loc["deepdanbooru", "image_presentations"]), data="none")
 assert full_params == 91_491_509 and len(keys) == 190, (full_params, len(keys))
