@@ -66,6 +66,12 @@ def _jsonable(value: Any) -> Any:
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)+(@[A-Za-z0-9_.+-]+)?$")
 
 
+def slug(text: str) -> str:
+    """``text`` as one name segment: runs of characters outside ``A-Za-z0-9_.+-`` become ``_``
+    (``"1girl, solo"`` -> ``"1girl_solo"``), for names built from free text such as queries."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(text)).strip("_") or "_"
+
+
 def check_name(name: str) -> str:
     """``name`` if it follows :data:`NAME_RE`'s scheme, else a ``ValueError`` that shows the scheme."""
     if not isinstance(name, str) or not NAME_RE.match(name):

@@ -182,9 +182,11 @@ record("dclip/zero_shot_mAP", z["zero_shot_mAP"])
 record("dclip/frequency_mAP", z["frequency_mAP"])
 record("dclip/zero_shot_P@5", z["zero_shot_P@5"])
 record("dclip/frequency_P@5", z["frequency_P@5"])
+from acg2vec_lab.record import slug  # a query ("1girl, solo, ...") as one name segment
+
 for q in queries:
-    record(f"dclip/search/{q}/hits@5", int(search.loc[q, "hits in top 5"]))
-    record(f"dclip/search/{q}/base_rate", float(search.loc[q, "base rate"]))
+    record(f"dclip/search/{slug(q)}/hits@5", int(search.loc[q, "hits in top 5"]), query=q)
+    record(f"dclip/search/{slug(q)}/base_rate", float(search.loc[q, "base rate"]), query=q)
 record("dclip/e5_text_t2i_recall@5", e5_eval["recall"]["t2i_recall@5"])
 record("dclip/random_text_same_steps_t2i_recall@5", same_eval["recall"]["t2i_recall@5"])
 record("dclip/loss_first", run["history"][0])
