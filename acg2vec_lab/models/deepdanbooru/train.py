@@ -278,7 +278,7 @@ class TrainResult:
 
 def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = None, checkpoint: str | os.PathLike | None = None,
                  resume: bool = True, epochs: int | None = None, verbose: int = 0, seed: int | None = None,
-                 run: Run | None = None) -> TrainResult:
+                 run: Run | None = None, strategy: Any = None, sync_batchnorm: bool = True) -> TrainResult:
     """Train (or resume, or just load when finished) the DeepDanbooru tagger of ``profile``.
 
     Args:
@@ -294,6 +294,14 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
             early and resume later.
         seed: overrides ``cfg.seed`` (data order, augmentation, initialisation).
         run: the :class:`~acg2vec_lab.train.run.Run` to train into (instead of ``checkpoint``).
+        strategy: a ``tf.distribute`` strategy (:func:`acg2vec_lab.train.distributed.strategy`): the
+            model, optimiser and metrics are built and compiled under its ``scope()``; Keras splits
+            every global batch of ``cfg.batch_size`` across the replicas and sums their gradients.
+            Only the chief writes the checkpoint. None: the single-device path, unchanged.
+        sync_batchnorm: with a strategy of more than one replica, BatchNormalization computes its
+            batch statistics over the global batch (``synchronized=True``), as one device does;
+            ``False``: per replica (each sees ``batch_size / replicas`` images), which changes the
+            forward pass and so the weights, not only by rounding.
     """
     import keras
 
@@ -327,18 +335,28 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    model = build_tagger_model(cfg.model_variant, len(data.tags))
-    opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
-    loss = focal_loss() if cfg.loss == "focal_loss" else keras.losses.BinaryCrossentropy()
-    model.compile(optimizer=opt, loss=loss, jit_compile=False,  # XLA compile of the backward pass costs minutes on CPU
-                  metrics=[keras.metrics.Precision(name="precision"),
-                                                      keras.metrics.Recall(name="recall")])
-    start_epoch = 0
-    if state:
-        model.load_weights(ckpt / WEIGHTS_FILE)
-        _load_optimizer(opt, model, ckpt / "optimizer.npz")
-        start_epoch = int(state["epochs_done"])
-    else:
+    import contextlib
+
+    from acg2vec_lab.train import distributed as D
+
+    writer = D.tf_is_chief(strategy)  # MultiWorkerMirrored: only the chief writes the checkpoint
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_tagger_model(cfg.model_variant, len(data.tags))
+        if strategy is not None and sync_batchnorm and D.replicas(strategy) > 1:
+            for layer in model._flatten_layers(include_self=False):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
+        opt = make_optimizer(cfg.optimizer, cfg.learning_rate)
+        loss = focal_loss() if cfg.loss == "focal_loss" else keras.losses.BinaryCrossentropy()
+        model.compile(optimizer=opt, loss=loss, jit_compile=False,  # XLA compile of the backward pass costs minutes on CPU
+                      metrics=[keras.metrics.Precision(name="precision"),
+                                                          keras.metrics.Recall(name="recall")])
+        start_epoch = 0
+        if state:
+            model.load_weights(ckpt / WEIGHTS_FILE)
+            _load_optimizer(opt, model, ckpt / "optimizer.npz")
+            start_epoch = int(state["epochs_done"])
+    if not state:
         state = {"epochs_done": 0, "history": [], "guard_events": [], "bn_events": [],
                  "train_config": to_dict(cfg), "model_config": to_dict(_model_config(cfg.model_variant)),
                  "model_variant": cfg.model_variant, "tags": data.tags}
@@ -349,15 +367,21 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
         scale_max = cfg.scale_range[1] if cfg.augment else 1.0
         train_images = prepare_images(data.train_paths, size, True, max(scale_max, 1.0), cfg.workers)
         val_x = np.stack(prepare_images(data.val_paths, size, False, workers=cfg.workers))
+        val_y = data.y_val
+        if strategy is not None and D.replicas(strategy) > 1:
+            val_x, val_y = _replica_ready(cfg, len(train_images), val_x, val_y, D.replicas(strategy))
         batches = AugmentedBatches(train_images, data.y_train, size, cfg, cfg.steps_per_epoch, cfg.seed, start_epoch)
+        feed = batches if strategy is None else _in_order(batches)
         guard = NaNGuard(verbose=True)
         from acg2vec_lab import progress
 
         for epoch in progress.bar(range(start_epoch, total_epochs), desc="deepdanbooru train", unit="epoch"):
             te = time.perf_counter()
             opt.learning_rate.assign(lr_for_epoch(cfg, epoch))
-            hist = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, callbacks=[guard],
-                             validation_data=(val_x, data.y_val), validation_batch_size=cfg.batch_size)
+            hist = model.fit(feed, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, callbacks=[guard],
+                             validation_data=(val_x, val_y), validation_batch_size=cfg.batch_size)
+            if feed is not batches:  # Keras advances a PyDataset itself, not a tf.data view of one
+                batches.on_epoch_end()
             row = {k: float(v[-1]) for k, v in hist.history.items()}
             row.update(epoch=epoch, lr=lr_for_epoch(cfg, epoch), seconds=round(time.perf_counter() - te, 2))
             if guard.triggered:
@@ -372,6 +396,8 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
                     state["bn_events"].append({"epoch": epoch, **report})
             state["history"].append(row)
             state["epochs_done"] = epoch + 1
+            if not writer:
+                continue
             _save_weights(model, ckpt / WEIGHTS_FILE)
             _save_optimizer(opt, ckpt / "optimizer.npz")
             save_tags_json(ckpt / TAGS_FILE, data.tags, data.categories)
@@ -381,13 +407,42 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
                      model_variant=cfg.model_variant, n_tags=len(data.tags))
     m = run.manifest() or {}
     done = int(state["epochs_done"])
-    if done and (int(m.get("step", -1)) != done or bool(m.get("complete")) != (done >= cfg.epochs)):
+    if writer and done and (int(m.get("step", -1)) != done or bool(m.get("complete")) != (done >= cfg.epochs)):
         # a kill between train_state.json and the manifest left the manifest one epoch behind the files
         run.save(state["history"], done, complete=done >= cfg.epochs, guard_events=state["guard_events"],
                  bn_events=state["bn_events"], model_variant=cfg.model_variant, n_tags=len(data.tags))
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("float32")
     return TrainResult(model, data.tags, data.categories, ckpt, state, data, resumed_from, time.perf_counter() - t0)
+
+
+def _in_order(batches: Any) -> Any:
+    """``batches`` (a :class:`AugmentedBatches`) as a ``tf.data`` set of its batches in order, with
+    its length declared. Under a strategy Keras's own PyDataset path reorders the first batches (its
+    enqueuer is started once to build the model and again to train), and a ``tf.data`` set of unknown
+    length ends each epoch with one extra step on empty replica batches (which moves Adam's weights)."""
+    import tensorflow as tf
+
+    x0, y0 = batches[0]
+    spec = (tf.TensorSpec((None, *x0.shape[1:]), tf.float32), tf.TensorSpec((None, *y0.shape[1:]), tf.float32))
+    ds = tf.data.Dataset.from_generator(lambda: (batches[i] for i in range(len(batches))), output_signature=spec)
+    return ds.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+
+def _replica_ready(cfg: Any, n_train: int, val_x: np.ndarray, val_y: np.ndarray, n_replicas: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Checks for ``fit`` under a strategy of ``n_replicas``: Keras builds the model from the first
+    batch of each data set reduced over the replicas, so that batch must split evenly. The training
+    batch must (an uneven split would also weight the replicas' mean losses unequally); a validation
+    set smaller than one batch is cut to a multiple of ``n_replicas`` (its metrics only, not the weights)."""
+    if min(cfg.batch_size, n_train) % n_replicas:
+        raise ValueError(f"batch_size {cfg.batch_size} (with {n_train} training images) does not split evenly "
+                         f"across {n_replicas} replicas; use a multiple of {n_replicas}")
+    first = min(cfg.batch_size, len(val_x))
+    if first % n_replicas:
+        keep = len(val_x) - first % n_replicas
+        val_x, val_y = val_x[:keep], val_y[:keep]
+    return val_x, val_y
 
 
 def load_trained_tagger_model(profile: str | None = None, checkpoint: str | os.PathLike | None = None):
