@@ -90,18 +90,18 @@ def test_record_writes_jsonl(tmp_path, monkeypatch):
     monkeypatch.setenv("ACG2VEC_NOTEBOOK", "99_toy")
     import numpy as np
 
-    record("acc", np.float32(0.5), split="test")
-    record("name", "tiny")
+    record("toy/acc", np.float32(0.5), split="test")
+    record("toy/name", "tiny")
     rows = read_records(tmp_path, "99_toy")
-    assert [(r["name"], r["value"]) for r in rows] == [("acc", 0.5), ("name", "tiny")]
+    assert [(r["name"], r["value"]) for r in rows] == [("toy/acc", 0.5), ("toy/name", "tiny")]
     assert rows[0]["meta"] == {"split": "test"}
     with pytest.raises(TypeError):
-        record("bad", [1, 2])
+        record("toy/bad", [1, 2])
 
 
 def _toy_notebooks(folder):
     folder.mkdir(parents=True, exist_ok=True)
-    build_notebook([("params", "PROFILE = 'cpu'  # profile"), ("code", "from acg2vec_lab import record\nrecord('x', 1.5)")],
+    build_notebook([("params", "PROFILE = 'cpu'  # profile"), ("code", "from acg2vec_lab import record\nrecord('toy/x', 1.5)")],
                    folder / "01_good.ipynb")
     build_notebook([("params", "PROFILE = 'cpu'  # profile"), ("code", "a = 1"), ("code", "b = 1 / 0")],
                    folder / "02_bad.ipynb")
@@ -126,7 +126,7 @@ def test_runner_reports_failing_cell_and_keeps_going(tmp_path):
     good = runner.run_notebook(folder / "01_good.ipynb", "smoke", run, timeout=300)
     bad = runner.run_notebook(folder / "02_bad.ipynb", "smoke", run, timeout=300)
     assert good.status == "ok", good
-    assert [(r["name"], r["value"]) for r in read_records(run, "01_good")] == [("x", 1.5)]
+    assert [(r["name"], r["value"]) for r in read_records(run, "01_good")] == [("toy/x", 1.5)]
     assert bad.status == "failed"
     assert "ZeroDivisionError" in bad.error
     # the index is the source notebook's (cells papermill adds are not counted)

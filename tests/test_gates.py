@@ -54,12 +54,12 @@ def test_margin_from_spread():
 
 def test_record_carries_the_data_source(run):
     R.set_data_source("synthetic")
-    R.record("x", 1.0)
-    R.record("y", 2.0, data="real")
+    R.record("toy/x", 1.0)
+    R.record("toy/y", 2.0, data="real")
     rows = R.read_records(run, "99_test")
     assert [r["data"] for r in rows] == ["synthetic", "real"]
     with pytest.raises(ValueError):
-        R.record("z", 1.0, data="made-up")
+        R.record("toy/z", 1.0, data="made-up")
 
 
 def test_saved_synthetic_figures_say_so(run):
@@ -81,7 +81,7 @@ def test_saved_synthetic_figures_say_so(run):
 def test_metrics_csv_has_a_data_column(run):
     from acg2vec_lab.runner import gather_metrics
 
-    R.record("x", 1.0, data="synthetic")
+    R.record("toy/x", 1.0, data="synthetic")
     gather_metrics(run)
     header = (run / "metrics.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.split(",") == ["notebook", "metric", "value", "data", "meta"]
