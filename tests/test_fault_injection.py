@@ -175,7 +175,7 @@ def test_keras_training_resumes_from_its_last_checkpoint(work):
     """
     reference = F.train_reference(work, "keras")
     _assert_clean(F.run_trials(F.train_scenario(work, "keras", reference, strict_weights=False),
-                               trials=1, kills_per_trial=2))
+                               trials=1, kills_per_trial=1))  # one kill: the run is the slowest of the suite
 
 
 @pytest.mark.slow
