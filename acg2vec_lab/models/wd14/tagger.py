@@ -216,10 +216,13 @@ def providers_for_device(device: str | None, available: Sequence[str] | None = N
     ``cpu`` -> CPU; ``cuda`` / ``gpu`` / ``cuda:N`` -> CUDA on device N (loading then fails when this
     onnxruntime has no CUDA provider); ``auto`` / ``None`` -> CUDA when onnxruntime offers it, else CPU.
     """
-    name = (device or "auto").strip().lower().replace("gpu", "cuda")
+    from acg2vec_lab.device import DeviceError, normalise
+
+    try:  # the package's one spelling of device requests (gpu -> cuda, cuda:N)
+        name = normalise(device or "auto")
+    except DeviceError as exc:
+        raise ValueError(str(exc)) from None
     base, _, index = name.partition(":")
-    if base not in ("auto", "cpu", "cuda") or (index and (base != "cuda" or not index.isdigit())):
-        raise ValueError(f"unknown device {device!r}; use one of auto, cpu, cuda, cuda:N")
     if base == "auto":
         if available is None:
             import onnxruntime as ort
