@@ -314,18 +314,23 @@ def save_torch_state(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
-def load_torch_state(path: str | os.PathLike) -> dict[str, Any]:
-    """What :func:`save_torch_state` wrote, with ``weights_only=True`` (no pickled code runs)."""
+def load_torch_state(path: str | os.PathLike, map_location: str = "cpu") -> Any:
+    """A torch file with ``weights_only=True`` (what :func:`save_torch_state` wrote, or any user's ``.pt``):
+    the package's one safe torch load. A pickle needing more than tensors and plain containers (it could
+    run code) is refused before anything in it runs, and an unreadable file is an error; both are a
+    ``ValueError`` naming the file."""
     import pickle
 
     import torch
 
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError) as exc:
+        return torch.load(Path(path), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: refused to load: not a weights-only torch state (tensors and plain containers; "
-                         f"anything else could run code): {first}") from exc
+        raise ValueError(f"{path}: refused to load: the file holds pickled objects other than tensors and plain "
+                         f"containers, which could run code (torch.load weights_only=True: {first})") from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
 
 
 def legacy_run(model: str, variant: str) -> Path:

@@ -27,19 +27,12 @@ def safe_torch_load(path: str | Path) -> Any:
     """``torch.load(path, map_location="cpu", weights_only=True)``; a file that needs more than
     tensors and plain containers (a pickle carrying code or custom classes) is refused with a
     :class:`LoadError` naming the file, before anything in it runs."""
-    import pickle
+    from acg2vec_lab.train.run import load_torch_state
 
-    import torch
-
-    path = Path(path)
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LoadError(f"{path}: refused to load: the file holds pickled objects other than tensors and "
-                        f"plain containers, which could run code (torch.load weights_only=True: {first})") from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise LoadError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
+        return load_torch_state(path)
+    except ValueError as exc:  # the DeepDanbooru loaders' one error class
+        raise LoadError(str(exc)) from exc.__cause__
 
 
 _PORT_KEY = re.compile(r"^n_Conv_(\d+)\.(weight|bias)$")

@@ -11,8 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from acg2vec_lab.io_safety import read_json_file, read_text_file
 from acg2vec_lab.models.joytag.config import VIT_KWARGS
 from acg2vec_lab.models.joytag.model import JoyTagViT
@@ -33,16 +31,10 @@ def read_top_tags(path: str | os.PathLike) -> list[str]:
 
 
 def _safe_torch_load(path: Path, map_location: str) -> Any:
-    """``torch.load(weights_only=True)``; a pickle carrying code is refused, naming the file."""
-    import pickle
+    """``torch.load(weights_only=True)`` through :func:`acg2vec_lab.train.run.load_torch_state`."""
+    from acg2vec_lab.train.run import load_torch_state
 
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path}: refused to load: the file holds pickled objects other than tensors and plain "
-                         f"containers, which could run code (torch.load weights_only=True)") from exc
-    except (RuntimeError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
+    return load_torch_state(path, map_location)
 
 
 def load_folder(folder: str | os.PathLike, map_location: str = "cpu") -> LoadedJoyTag:
