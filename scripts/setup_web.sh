@@ -38,7 +38,8 @@ apt_install() {
 # 1. chromium (pinned) and, when missing, node
 if [ "${ACG2VEC_WEB_SKIP_APT:-0}" != 1 ]; then
   pkgs=()
-  have_chromium || pkgs+=("chromium=$CHROMIUM_VERSION")
+  # chromium-common pinned too: a newer security build of it would otherwise be chosen and clash
+  have_chromium || pkgs+=("chromium=$CHROMIUM_VERSION" "chromium-common=$CHROMIUM_VERSION")
   command -v node >/dev/null || pkgs+=(nodejs npm)
   [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 fi
