@@ -21,6 +21,16 @@ series and its film, two entries of one show) are grouped with a union-find, and
 string appears in two splits. Tags are shared vocabulary (``原创`` belongs to many anime) and
 summaries belong to their anime's group.
 
+* ``tipo_kgen`` (Apache-2.0): Danbooru character tags with their series qualifier, linked to the works by
+  :mod:`acg2vec_lab.data.characters` -> ``char_work`` pairs (the work's original title, then its zh-Hans
+  title, <-> the character's bare romanised name, lang ``latn``) and ``char_char`` pairs (two characters of
+  the same work, consecutive in popularity order). The anime a qualifier links (the seasons of one show)
+  join one split group, so no work crosses splits. ``anime_id`` of a character row is the work's main anime.
+
+Held-out aliases: :data:`HELDOUT_ALIAS_PERCENT` % of the train split's aliases (by a hash of the alias string,
+:func:`heldout_aliases`) are kept out of training by the acgvoc2vec sampler, so that "abbreviation /
+nickname -> work" can be measured on works whose other texts were trained on.
+
 The table is built once into the cache (parquet, atomic) and read back in well under a second.
 """
 from __future__ import annotations
@@ -36,12 +46,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-KINDS = ("title_title", "title_alias", "title_tag", "title_summary")
+KINDS = ("title_title", "title_alias", "title_tag", "title_summary", "char_work", "char_char")
+CHAR_KINDS = ("char_work", "char_char")
+HELDOUT_ALIAS_PERCENT = 10  # of the train split's aliases, kept out of training for the alias -> work demo
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 TITLE_LANGS = ("ja", "zh-Hans", "zh-Hant", "en")
 COLUMNS = ["anime_id", "kind", "lang_a", "text_a", "lang_b", "text_b", "split", "source"]
-BUILD_VERSION = 2  # bump when the construction changes: the cached table is rebuilt
+BUILD_VERSION = 3  # bump when the construction changes: the cached table is rebuilt
 
 _WS = re.compile(r"\s+")
 _YEAR = re.compile(r"\d{4}(年)?")
@@ -136,8 +148,9 @@ def _bgmd_rows(entries: Iterable[dict], title_lang: dict[int, str]) -> Iterable[
             yield anime, "title_summary", la, name, script_lang(summary), summary, "bgmd"
 
 
-def _title_groups(df: pd.DataFrame) -> dict[int, int]:
-    """anime id -> smallest anime id of its group (anime linked by a shared title/alias string)."""
+def _title_groups(df: pd.DataFrame, links: Iterable[Iterable[int]] = ()) -> dict[int, int]:
+    """anime id -> smallest anime id of its group (anime linked by a shared title/alias string, or listed
+    together in one of ``links``: the anime one character qualifier names)."""
     parent: dict[int, int] = {}
 
     def find(x: int) -> int:
@@ -152,6 +165,11 @@ def _title_groups(df: pd.DataFrame) -> dict[int, int]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
 
+    for ids in links:
+        ids = [int(a) for a in ids]
+        for a in ids[1:]:
+            union(ids[0], a)
+    df = df[~df["kind"].isin(CHAR_KINDS)]  # character names are not titles
     titled = df["kind"].isin(("title_title", "title_alias")).to_numpy()
     owner: dict[str, int] = {}
     for anime, ta, tb, is_title in zip(df["anime_id"], df["text_a"], df["text_b"], titled):
@@ -167,14 +185,53 @@ def _title_groups(df: pd.DataFrame) -> dict[int, int]:
     return {a: find(a) for a in parent}
 
 
-def build_pairs(bangumi_items: list[dict], bgmd_entries: list[dict]) -> pd.DataFrame:
-    """The pair table from the two parsed assets (pure function; :func:`load_text_pairs` caches it)."""
+def _character_rows(links: list, rows: list[tuple]) -> Iterable[tuple]:
+    """``char_work`` and ``char_char`` rows of :class:`~acg2vec_lab.data.characters.CharacterLink` s; the
+    work's titles come from the title rows already built (original title first, then zh-Hans)."""
+    original: dict[int, tuple[str, str]] = {}
+    zh: dict[int, str] = {}
+    for anime, kind, la, ta, lb, tb, _source in rows:
+        if kind == "title_title":
+            original.setdefault(anime, (la, ta))
+            if lb == "zh-Hans":
+                zh.setdefault(anime, tb)
+        elif kind == "title_alias":
+            original.setdefault(anime, (la, ta))
+    by_work: dict[int, list] = {}
+    for link in links:
+        if link.work in original:
+            by_work.setdefault(link.work, []).append(link)
+    for work, chars in by_work.items():
+        la, title = original[work]
+        for c in chars:
+            yield work, "char_work", la, title, "latn", c.name, "tipo-kgen"
+            if work in zh:
+                yield work, "char_work", "zh-Hans", zh[work], "latn", c.name, "tipo-kgen"
+        for c1, c2 in zip(chars, chars[1:]):
+            yield work, "char_char", "latn", c1.name, "latn", c2.name, "tipo-kgen"
+
+
+def build_pairs(bangumi_items: list[dict], bgmd_entries: list[dict],
+                character_tags: list[str] | None = None) -> pd.DataFrame:
+    """The pair table from the parsed assets (pure function; :func:`load_text_pairs` caches it);
+    ``character_tags`` (the tipo-kgen list) adds the character kinds."""
+    from acg2vec_lab.data import characters as C
+
     title_lang: dict[int, str] = {}
     for it in bangumi_items:
         for s in it.get("sites", []):
             if s.get("site") == "bangumi" and str(s.get("id", "")).isdigit():
                 title_lang.setdefault(int(s["id"]), it.get("lang") or "ja")
     rows = list(_bangumi_rows(bangumi_items)) + list(_bgmd_rows(bgmd_entries, title_lang))
+    links: list = []
+    if character_tags:
+        popularity: dict[int, int] = {}
+        for r in rows:
+            if r[1] == "title_tag":
+                popularity[r[0]] = popularity.get(r[0], 0) + 1
+        links = C.link_characters(character_tags, C.work_index(C.latin_names(bangumi_items, bgmd_entries)),
+                                  popularity)
+        rows += list(_character_rows(links, rows))
     df = pd.DataFrame(rows, columns=["anime_id", "kind", "lang_a", "text_a", "lang_b", "text_b", "source"])
     df = df[df["text_a"] != df["text_b"]]
     # one row per (anime, unordered text pair); the kind order above decides which row is kept
@@ -184,7 +241,7 @@ def build_pairs(bangumi_items: list[dict], bgmd_entries: list[dict]) -> pd.DataF
     df["_lo"] = np.where(first, a, b)
     df["_hi"] = np.where(first, b, a)
     df = df.sort_values(["_k"], kind="stable").drop_duplicates(["anime_id", "_lo", "_hi"], keep="first")
-    groups = _title_groups(df)
+    groups = _title_groups(df, [link.anime_ids for link in links])
     df["split"] = [split_of(groups[int(a)]) for a in df["anime_id"]]
     df = df.sort_values(["anime_id", "_k", "lang_a", "lang_b", "text_a", "text_b"], kind="stable")
     df = df[COLUMNS].reset_index(drop=True)
@@ -233,18 +290,20 @@ def _cache_file() -> Path:
     from acg2vec_lab import assets
     from acg2vec_lab.paths import cache_dir
 
-    b, g = assets.spec("bangumi_data").version, assets.spec("bgmd").version
-    return cache_dir("text_pairs") / f"pairs-v{BUILD_VERSION}-bangumi-data{b}-bgmd{g}.parquet"
+    b, g, k = (assets.spec(n).version for n in ("bangumi_data", "bgmd", "tipo_kgen"))
+    return cache_dir("text_pairs") / f"pairs-v{BUILD_VERSION}-bangumi-data{b}-bgmd{g}-kgen{k}.parquet"
 
 
-def _read_assets() -> tuple[list[dict], list[dict]]:
+def _read_assets() -> tuple[list[dict], list[dict], list[str]]:
     from acg2vec_lab import assets
+    from acg2vec_lab.data.characters import read_character_list
 
     with open(assets.fetch("bangumi_data") / "package/dist/data.json", encoding="utf-8") as f:
         items = json.load(f)["items"]
     with open(assets.fetch("bgmd") / "package/data/full.json", encoding="utf-8") as f:
         entries = json.load(f)["bangumis"]
-    return items, entries
+    characters = read_character_list(assets.fetch("tipo_kgen") / "kgen/tag-list/characters.txt")
+    return items, entries, characters
 
 
 def load_text_pairs(rebuild: bool = False) -> TextPairs:
@@ -260,6 +319,18 @@ def load_text_pairs(rebuild: bool = False) -> TextPairs:
             if old != path:
                 old.unlink(missing_ok=True)
     return TextPairs(pd.read_parquet(path), path)
+
+
+def _bucket(text: str) -> int:
+    return int(hashlib.sha256(f"alias:{text.casefold()}".encode()).hexdigest()[:8], 16) % 100
+
+
+def heldout_aliases(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The train split's ``title_alias`` rows kept out of training (:data:`HELDOUT_ALIAS_PERCENT` %, by a
+    hash of the alias string, so the choice does not depend on the sample): their works are trained on
+    through every other text, their aliases are not."""
+    df = pairs[(pairs["split"] == "train") & (pairs["kind"] == "title_alias")]
+    return df[[_bucket(t) < HELDOUT_ALIAS_PERCENT for t in df["text_b"]]]
 
 
 def pair_counts() -> dict:

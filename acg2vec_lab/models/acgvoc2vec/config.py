@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-KINDS = ("title_title", "title_alias", "title_tag", "title_summary")
+KINDS = ("title_title", "title_alias", "title_tag", "title_summary", "char_work", "char_char")
 
 
 @dataclasses.dataclass
@@ -25,12 +25,19 @@ class AcgVoc2VecConfig:
         amp: mixed precision (CUDA only; the original set ``use_amp=True``).
         scale: MNRL similarity scale (library default 20).
         freeze_word_embeddings: keep the 96 M-parameter embedding table fixed (CPU budget only).
+        freeze_layers: also keep the lowest N transformer layers fixed (CPU budget: fewer gradients to
+            compute; 0 trains every layer, as the original).
+        prefixes: e5 prefix scheme, ``"e5"`` (query / passage chosen per pair kind and side, see
+            :mod:`acg2vec_lab.models.acgvoc2vec.prefixes`), ``"query"`` (``query:`` everywhere) or ``"none"``;
+            a base other than e5 always gets none.
         kinds / kind_mix: pair kinds used, and their share of the training sample.
         max_train: cap on the training pairs, sampled (None = every pair of the train split).
         checkpoint_every: steps between checkpoints (and one at the end); ``keep_checkpoints`` kept.
         eval_anime: cap on held-out anime per evaluation (0 = all of the test split).
         eval_batch_size: encoding batch size in evaluation.
         eval_alias_queries / eval_tag_queries: caps on alias and tag-search queries (0 = all).
+        eval_gallery_works: works (all splits) in the gallery of the held-out alias and demo queries (0 = every
+            work; the demo's expected works are always in).
         tag_vocab_limit: Danbooru tags (popularity order) searched by the tag-search demo (0 = all).
         umap_anime: anime whose titles are drawn in the UMAP.
     """
@@ -47,8 +54,10 @@ class AcgVoc2VecConfig:
     amp: bool = True
     scale: float = 20.0
     freeze_word_embeddings: bool = False
+    freeze_layers: int = 0
+    prefixes: str = "e5"
     kinds: tuple = KINDS
-    kind_mix: tuple = (0.4, 0.2, 0.25, 0.15)
+    kind_mix: tuple = (0.3, 0.15, 0.2, 0.1, 0.15, 0.1)
     max_train: int | None = None
     checkpoint_every: int = 6000
     keep_checkpoints: int = 10
@@ -56,6 +65,7 @@ class AcgVoc2VecConfig:
     eval_batch_size: int = 64
     eval_alias_queries: int = 300
     eval_tag_queries: int = 100
+    eval_gallery_works: int = 0
     tag_vocab_limit: int = 0
     umap_anime: int = 150
     seed: int = 0
@@ -66,5 +76,9 @@ class AcgVoc2VecConfig:
         unknown = set(self.kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown pair kinds {sorted(unknown)}; known: {KINDS}")
+        from acg2vec_lab.models.acgvoc2vec.prefixes import SCHEMES
+
+        if self.prefixes not in SCHEMES:
+            raise ValueError(f"prefixes must be one of {SCHEMES}, got {self.prefixes!r}")
         if len(self.kind_mix) != len(self.kinds):
             raise ValueError("kind_mix needs one share per entry of kinds")

@@ -44,23 +44,36 @@ def load_base(cfg: AcgVoc2VecConfig, device: str = "cpu") -> Any:
     return model
 
 
-def prefix_for(cfg: AcgVoc2VecConfig) -> str:
-    """The text prefix the base expects (e5: ``"query: "`` on both sides of a symmetric task)."""
-    from acg2vec_lab.models.acgvoc2vec.e5 import QUERY_PREFIX
+def prefix_scheme(cfg: AcgVoc2VecConfig) -> str:
+    """The prefix scheme of ``cfg`` (:mod:`~acg2vec_lab.models.acgvoc2vec.prefixes`): its ``prefixes`` for the
+    e5 base, ``"none"`` for any other base (which was not trained with prefixes)."""
+    return cfg.prefixes if cfg.base == "e5-small" else "none"
 
-    return QUERY_PREFIX if cfg.base == "e5-small" else ""
+
+def encoders(model: Any, cfg: AcgVoc2VecConfig) -> Any:
+    """The evaluation encoders of ``model`` under ``cfg``'s prefix scheme."""
+    from acg2vec_lab.models.acgvoc2vec.evaluate import Encoders
+
+    return Encoders(model, prefix_scheme(cfg), cfg.eval_batch_size)
 
 
 def sample_pairs(pairs: pd.DataFrame, cfg: AcgVoc2VecConfig, split: str = "train") -> pd.DataFrame:
     """The training sample: pairs of ``split`` of the configured kinds, mixed by ``kind_mix``
     (all pairs when ``max_train`` is None), shuffled with the config's seed."""
+    from acg2vec_lab.data.text_pairs import heldout_aliases
+
     df = pairs[(pairs["split"] == split) & pairs["kind"].isin(cfg.kinds)]
     df = df[(df["text_a"].str.strip() != "") & (df["text_b"].str.strip() != "")]
+    if "title_alias" in set(pairs["kind"]):  # held-out aliases stay out of training (the alias -> work demo)
+        held = set(heldout_aliases(pairs)["text_b"].str.casefold())
+        df = df[~df["text_b"].str.casefold().isin(held)]
     rng = np.random.default_rng(cfg.seed)
     if cfg.max_train:
         parts = []
         for kind, share in zip(cfg.kinds, cfg.kind_mix):
             sub = df[df["kind"] == kind]
+            if len(sub) == 0:
+                continue
             n = min(len(sub), int(round(cfg.max_train * share)))
             parts.append(sub.iloc[rng.choice(len(sub), n, replace=False)])
         df = pd.concat(parts)
@@ -97,10 +110,11 @@ def batches_without_duplicates(anime_ids: Sequence[int], batch_size: int, seed: 
 def _optimizer(model: Any, cfg: AcgVoc2VecConfig) -> Any:
     import torch
 
-    if cfg.freeze_word_embeddings:
-        for name, p in model.named_parameters():
-            if "word_embeddings" in name:
-                p.requires_grad_(False)
+    frozen = tuple(f"layer.{i}." for i in range(cfg.freeze_layers))
+    for name, p in model.named_parameters():
+        if (cfg.freeze_word_embeddings and "word_embeddings" in name) or \
+                (cfg.freeze_layers and ("embeddings." in name or any(f in name for f in frozen))):
+            p.requires_grad_(False)
     no_decay = ("bias", "LayerNorm.bias", "LayerNorm.weight")  # as sentence-transformers' fit
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [{"params": [p for n, p in params if not any(nd in n for nd in no_decay)], "weight_decay": cfg.weight_decay},
@@ -187,9 +201,13 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
         model = load_base(cfg, device)
     loss_fn = MultipleNegativesRankingLoss(model, scale=cfg.scale)
     anime = pairs["anime_id"].to_numpy()
-    prefix = prefix_for(cfg)
-    text_a = [prefix + t for t in pairs["text_a"]]
-    text_b = [prefix + t for t in pairs["text_b"]]
+    from acg2vec_lab.models.acgvoc2vec.prefixes import sides
+
+    scheme = prefix_scheme(cfg)
+    kinds = pairs["kind"] if "kind" in pairs else pd.Series(["title_title"] * len(pairs))
+    side = {k: sides(scheme, k) for k in set(kinds)}
+    text_a = [side[k][0] + t for k, t in zip(kinds, pairs["text_a"])]
+    text_b = [side[k][1] + t for k, t in zip(kinds, pairs["text_b"])]
     bs = min(cfg.batch_size, len(pairs))
     per_epoch = len(batches_without_duplicates(anime, bs, seed))
     if per_epoch == 0:
