@@ -74,7 +74,7 @@ agree
 # series qualifier (`kaga (kancolle)`) matched to the works' romanised / English names
 # (`acg2vec_lab.data.characters`). Pairs are split by anime (groups that share a title, or that one qualifier
 # names, go to one split), so no test work, title or character is seen in training. Evaluation uses test
-# anime with titles in at least two languages; 10 % of the train split's aliases are also held out of
+# anime with titles in at least two languages; a fixed share of the train split's aliases (`HELDOUT_ALIAS_PERCENT`) is held out of
 # training, for the abbreviation / nickname table of section 6.
 
 # %%
@@ -116,7 +116,7 @@ with pd.option_context("display.max_rows", 250):
 # * **characters** (the original's claim): a held-out character's romanised name -> its work among every
 #   held-out work's original title (`char->work[ja]`) or simplified-Chinese title (`char->work[zh-Hans]`),
 #   a work -> its characters among every held-out character (`work->chars`), and whether two characters of one
-#   work are closer than two of different works (`same_work_auc`, 0.5 = no separation).
+#   work are closer than two of different works (`same_work_auc`; one half = no separation).
 #
 # multilingual-e5 expects `query: ` / `passage: ` in front of every text. The `e5` scheme picks them per pair
 # kind (`acg2vec_lab.models.acgvoc2vec.prefixes`, the e5 model card's rule: `query:` on both sides of a
