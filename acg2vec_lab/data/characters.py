@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from acg2vec_lab.data.text_norm import normalize, script_lang
+
 MAX_CHARS_PER_WORK = 40
 MIN_KEY_LEN = 3
 GENERIC_QUALIFIERS = frozenset({
@@ -53,7 +55,6 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 def key(text: str) -> str:
     """The matching form of a romanised / English string: NFKC, casefolded, non-alphanumeric runs -> one
     space, stripped (``"Kantai Collection: KanColle"`` -> ``"kantai collection kancolle"``)."""
-    from acg2vec_lab.data.text_pairs import normalize
 
     return _NON_ALNUM.sub(" ", normalize(text).casefold()).strip()
 
@@ -131,7 +132,6 @@ def link_characters(tags: Iterable[str], index: dict[str, set[int]], popularity:
 def latin_names(bangumi_items: list[dict], bgmd_entries: list[dict]) -> list[tuple[int, str]]:
     """``(anime_id, text)`` for every romanised / English title of the two assets: bangumi-data's ``en``
     translations and Latin-script originals, bgmd's Latin-script names and aliases."""
-    from acg2vec_lab.data.text_pairs import normalize, script_lang
 
     out: list[tuple[int, str]] = []
     for it in bangumi_items:

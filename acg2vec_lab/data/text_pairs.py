@@ -38,13 +38,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from acg2vec_lab.data import characters as C
+from acg2vec_lab.data.text_norm import normalize, script_lang
 
 KINDS = ("title_title", "title_alias", "title_tag", "title_summary", "char_work", "char_char")
 CHAR_KINDS = ("char_work", "char_char")
@@ -55,39 +57,7 @@ TITLE_LANGS = ("ja", "zh-Hans", "zh-Hant", "en")
 COLUMNS = ["anime_id", "kind", "lang_a", "text_a", "lang_b", "text_b", "split", "source"]
 BUILD_VERSION = 3  # bump when the construction changes: the cached table is rebuilt
 
-_WS = re.compile(r"\s+")
 _YEAR = re.compile(r"\d{4}(年)?")
-
-
-def normalize(text: object) -> str:
-    """NFKC, whitespace runs collapsed to one space, stripped ("" for non-strings)."""
-    if not isinstance(text, str):
-        return ""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
-
-
-def script_lang(text: str) -> str:
-    """Guess a language label from the script: ja (kana), ko (Hangul), zh (Han), latn, other."""
-    kana = han = hangul = latin = 0
-    for ch in text:
-        o = ord(ch)
-        if 0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9D:
-            kana += 1
-        elif 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
-            han += 1
-        elif 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF:
-            hangul += 1
-        elif ch.isascii() and ch.isalpha() or unicodedata.category(ch).startswith("L") and o < 0x250:
-            latin += 1
-    if kana:
-        return "ja"
-    if hangul:
-        return "ko"
-    if han:
-        return "zh"
-    if latin:
-        return "latn"
-    return "other"
 
 
 def split_of(key: int) -> str:
@@ -215,7 +185,6 @@ def build_pairs(bangumi_items: list[dict], bgmd_entries: list[dict],
                 character_tags: list[str] | None = None) -> pd.DataFrame:
     """The pair table from the parsed assets (pure function; :func:`load_text_pairs` caches it);
     ``character_tags`` (the tipo-kgen list) adds the character kinds."""
-    from acg2vec_lab.data import characters as C
 
     title_lang: dict[int, str] = {}
     for it in bangumi_items:
@@ -296,13 +265,12 @@ def _cache_file() -> Path:
 
 def _read_assets() -> tuple[list[dict], list[dict], list[str]]:
     from acg2vec_lab import assets
-    from acg2vec_lab.data.characters import read_character_list
 
     with open(assets.fetch("bangumi_data") / "package/dist/data.json", encoding="utf-8") as f:
         items = json.load(f)["items"]
     with open(assets.fetch("bgmd") / "package/data/full.json", encoding="utf-8") as f:
         entries = json.load(f)["bangumis"]
-    characters = read_character_list(assets.fetch("tipo_kgen") / "kgen/tag-list/characters.txt")
+    characters = C.read_character_list(assets.fetch("tipo_kgen") / "kgen/tag-list/characters.txt")
     return items, entries, characters
 
 
