@@ -41,7 +41,8 @@ def main() -> None:
     for seed in args.seeds:
         cfg = dataclasses.replace(load_config("acgvoc2vec", args.profile), seed=seed)
         anime = E.held_out_anime(pairs, "test", cfg.eval_anime, seed)
-        kw = dict(alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries, seed=seed)
+        kw = dict(alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries,
+                  char_works=cfg.eval_char_works, seed=seed)
         key = (tuple(anime), seed if cfg.eval_alias_queries or cfg.eval_tag_queries else None)
         t0 = time.perf_counter()
         if key not in base_cache:

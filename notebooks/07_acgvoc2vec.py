@@ -117,6 +117,8 @@ with pd.option_context("display.max_rows", 250):
 #   held-out work's original title (`char->work[ja]`) or simplified-Chinese title (`char->work[zh-Hans]`),
 #   a work -> its characters among every held-out character (`work->chars`), and whether two characters of one
 #   work are closer than two of different works (`same_work_auc`; one half = no separation).
+#   The smoke profile runs these on a seeded sample of `eval_char_works` held-out works (same code, smaller
+#   galleries, chance from the smaller galleries); cpu and full use every held-out work.
 #
 # multilingual-e5 expects `query: ` / `passage: ` in front of every text. The `e5` scheme picks them per pair
 # kind (`acg2vec_lab.models.acgvoc2vec.prefixes`, the e5 model card's rule: `query:` on both sides of a
@@ -135,7 +137,8 @@ t0 = time.perf_counter()
 by_scheme = {}
 for scheme in prefixes.SCHEMES:
     res = E.evaluate_all(E.Encoders(base_model, scheme, cfg.eval_batch_size), pairs, anime,
-                         alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries, seed=SEED)
+                         alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries,
+                       char_works=cfg.eval_char_works, seed=SEED)
     by_scheme[scheme] = E.summary(res)
     if scheme == TR.prefix_scheme(cfg):
         before = res
@@ -172,7 +175,8 @@ sample["kind"].value_counts()
 # %%
 tuned = run["model"]
 after = E.evaluate_all(TR.encoders(tuned, cfg), pairs, anime,
-                       alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries, seed=SEED)
+                       alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries,
+                       char_works=cfg.eval_char_works, seed=SEED)
 cmp = before["cross_lingual"].set_index("direction")[["recall@1", "recall@5", "recall@10", "mrr"]].join(
     after["cross_lingual"].set_index("direction")[["recall@1", "recall@5", "recall@10", "mrr", "n_queries", "gallery"]],
     lsuffix=" before", rsuffix=" after")

@@ -50,6 +50,20 @@ def test_character_tasks_oracle_and_blind(pairs):
     assert blind["char->work[ja]_recall@10"] < 0.1
 
 
+def test_character_works_sample(pairs):
+    """smoke's smaller character galleries: whole works of the test split, seeded, and the oracle still exact."""
+    sub = E.character_works(pairs, "test", 60, seed=1)
+    assert set(sub["split"]) == {"test"} and sub["anime_id"].nunique() == 60
+    assert sub.equals(E.character_works(pairs, "test", 60, seed=1))
+    assert not set(sub["anime_id"]) == set(E.character_works(pairs, "test", 60, seed=2)["anime_id"])
+    full = pairs[(pairs["split"] == "test") & pairs["anime_id"].isin(sub["anime_id"])]
+    assert len(sub) == len(full)  # every pair of a sampled work is kept
+    assert E.character_works(pairs, "test", 0) is pairs
+    small = E.character_tasks(E.Encoders(_oracle(pairs), "none"), sub, "test")
+    assert small["char->work[ja]_recall@1"] == 1.0
+    assert small["char->work[ja]_chance@10"] > 10 / len(E.first_titles(pairs, "test", "ja"))
+
+
 def _measured(i: int, which: int) -> dict[str, float]:
     return {k: v[i][which] for k, v in E.MEASURED["cpu"].items()}
 

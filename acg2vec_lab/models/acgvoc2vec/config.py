@@ -38,6 +38,8 @@ class AcgVoc2VecConfig:
         eval_alias_queries / eval_tag_queries: caps on alias and tag-search queries (0 = all).
         eval_gallery_works: works (all splits) in the gallery of the held-out alias and demo queries (0 = every
             work; the demo's expected works are always in).
+        eval_char_works: held-out works (a seeded sample) in the character tasks' galleries and whose
+            characters are the queries (0 = every work of the test split).
         tag_vocab_limit: Danbooru tags (popularity order) searched by the tag-search demo (0 = all).
         umap_anime: anime whose titles are drawn in the UMAP.
     """
@@ -66,6 +68,7 @@ class AcgVoc2VecConfig:
     eval_alias_queries: int = 300
     eval_tag_queries: int = 100
     eval_gallery_works: int = 0
+    eval_char_works: int = 0
     tag_vocab_limit: int = 0
     umap_anime: int = 150
     seed: int = 0

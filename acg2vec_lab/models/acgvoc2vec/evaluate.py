@@ -376,16 +376,30 @@ def demo(encode: Any, pairs: pd.DataFrame, queries: Sequence[tuple[str, str]] = 
 
 
 def evaluate_all(encode: Encoder, pairs: pd.DataFrame, anime: np.ndarray, split: str = "test",
-                 alias_queries: int = 300, tag_queries: int = 100, seed: int = 0) -> dict[str, Any]:
+                 alias_queries: int = 300, tag_queries: int = 100, char_works: int = 0,
+                 seed: int = 0) -> dict[str, Any]:
     """Every task on one encoder (an :class:`Encoders`, or a model / callable seen without prefixes; texts
-    are encoded once per prefix and shared between tasks)."""
+    are encoded once per prefix and shared between tasks). ``char_works`` > 0 runs the character tasks on a
+    seeded sample of that many works of ``split`` (:func:`character_works`; 0 = every work)."""
     enc = _encoders(encode)
     out = {"cross_lingual": cross_lingual(enc, pairs, anime, split),
            "alias": alias_retrieval(enc, pairs, anime, split, max_queries=alias_queries, seed=seed),
            "tags": tag_search(enc, pairs, anime, split, max_queries=tag_queries, seed=seed)}
     if pairs["kind"].eq("char_work").any():
-        out["characters"] = character_tasks(enc, pairs, split, seed=seed)
+        out["characters"] = character_tasks(enc, character_works(pairs, split, char_works, seed), split, seed=seed)
     return out
+
+
+def character_works(pairs: pd.DataFrame, split: str = "test", limit: int = 0, seed: int = 0) -> pd.DataFrame:
+    """The pairs of ``split`` restricted to a seeded sample of ``limit`` of its works (0 = all, ``pairs``
+    as given): the galleries and queries of :func:`character_tasks` at a smaller scale (smoke), with
+    chance computed from the smaller galleries."""
+    df = pairs[pairs["split"] == split]
+    works = np.sort(df["anime_id"].unique())
+    if not limit or len(works) <= limit:
+        return pairs
+    keep = np.random.default_rng(seed).choice(works, limit, replace=False)
+    return df[df["anime_id"].isin(keep)]
 
 
 def record_key(key: str) -> str:
