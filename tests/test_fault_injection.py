@@ -171,11 +171,12 @@ def test_keras_training_resumes_from_its_last_checkpoint(work):
     likeliest one: the rerun rebuilds the model after ``keras.utils.set_random_seed(seed)``, so Keras'
     global RNG stream and its per-``fit`` state start from a different point than in the uninterrupted
     run. The fix would save and restore that state with the checkpoint. Until then the difference is
-    printed as a note and not asserted.
+    not asserted, and no uninterrupted reference is trained here (it would only feed a printed note; the
+    suite's budget goes to the kill and the resume). ``benchmarks/fault_injection.py`` (all_scenarios)
+    still trains the reference and prints the difference.
     """
-    reference = F.train_reference(work, "keras")
-    _assert_clean(F.run_trials(F.train_scenario(work, "keras", reference, strict_weights=False),
-                               trials=1, kills_per_trial=1))  # one kill: the run is the slowest of the suite
+    _assert_clean(F.run_trials(F.train_scenario(work, "keras", None), trials=1,
+                               kills_per_trial=1))  # one kill: the run is the slowest of the suite
 
 
 @pytest.mark.slow
