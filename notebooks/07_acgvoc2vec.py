@@ -177,9 +177,9 @@ tuned = run["model"]
 after = E.evaluate_all(TR.encoders(tuned, cfg), pairs, anime,
                        alias_queries=cfg.eval_alias_queries, tag_queries=cfg.eval_tag_queries,
                        char_works=cfg.eval_char_works, seed=SEED)
-cmp = before["cross_lingual"].set_index("direction")[["recall@1", "recall@5", "recall@10", "mrr"]].join(
-    after["cross_lingual"].set_index("direction")[["recall@1", "recall@5", "recall@10", "mrr", "n_queries", "gallery"]],
-    lsuffix=" before", rsuffix=" after")
+cmp = before["cross_lingual"].set_index("direction")[["recall@1", "recall@5", "recall@10", "mrr"]].add_suffix(
+    " before").join(after["cross_lingual"].set_index("direction")[["recall@1", "recall@5", "recall@10", "mrr", "n_queries",
+                                                                    "gallery"]].add_suffix(" after"))
 summary = pd.DataFrame({"before (e5 base)": E.summary(before), "after": E.summary(after)})
 summary = summary.loc[[k for k in E.HEADLINE if k in summary.index]]
 summary["change"] = summary["after"] - summary["before (e5 base)"]
@@ -189,7 +189,7 @@ cmp
 summary.round(3)
 
 # %%
-after["characters"]["char->work"].join(before["characters"]["char->work"], rsuffix=" (base)")[
+after["characters"]["char->work"].join(before["characters"]["char->work"].add_suffix(" (base)"))[
     ["recall@1", "recall@1 (base)", "recall@10", "recall@10 (base)", "mrr", "mrr (base)", "chance@10", "gallery"]].round(3)
 
 # %% [markdown]
@@ -209,7 +209,7 @@ demo_after = E.demo(enc_after, pairs, gallery=all_works)
 hold.round(3)
 
 # %%
-demo_before[["query", "expected", "top", "hit"]].join(demo_after[["top", "hit"]], rsuffix=" after")
+demo_before[["query", "expected", "top", "hit"]].join(demo_after[["top", "hit"]].add_suffix(" after"))
 
 # %% [markdown]
 # ## 7. Tag search: a zh / ja / en query returns works and Danbooru tags

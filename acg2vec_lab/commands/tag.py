@@ -17,6 +17,7 @@ EXAMPLES = """  acg2vec-lab run --only 02 --profile cpu                    # fir
   acg2vec-lab tag images/ --format hydrus --exclude '*_background' 're:^rating:.*'
   acg2vec-lab tag images/ --model joytag --format csv --output-dir out/
   acg2vec-lab tag images/ --preset precision --trigger mychar  # 0.5 / 0.9 thresholds, trigger word first
+  acg2vec-lab tag images/ --weights onnx-dd/ --precision int8  # a tagger exported by acg2vec-lab export-onnx --int8
 
 Without --project-path, a profile with no trained checkpoint (notebook 02 for DeepDanbooru, 05
 for JoyTag) is an error that says which notebook trains it; a checkpoint labelled random init is
@@ -75,9 +76,14 @@ def _main(args) -> int:
     if args.project_path and model != "deepdanbooru":
         raise CLIError("--project-path is a DeepDanbooru project folder; use --weights for the other formats")
     args.model = model
+    if args.precision != "fp32" and model != "onnx_export":
+        raise CLIError(f"--precision {args.precision} runs an exported ONNX tagger's int8 file: export with "
+                       "acg2vec-lab export-onnx OUT --int8, then tag with --weights OUT")
+    extra = {"preprocess_mode": args.preprocess} if model == "deepdanbooru" else {}
+    if model == "onnx_export":
+        extra = {"precision": args.precision}
     try:
-        tagger = load_tagger(model, profile, args.project_path, weights=args.weights, **(
-            {"preprocess_mode": args.preprocess} if model == "deepdanbooru" else {}))
+        tagger = load_tagger(model, profile, args.project_path, weights=args.weights, **extra)
     except FileNotFoundError as exc:
         released = args.project_path or args.weights
         hint = "" if released else f". {how_to_train(model, profile)}, or pass --weights with a released folder"
@@ -86,7 +92,8 @@ def _main(args) -> int:
         raise CLIError(str(exc)) from exc
     weights = getattr(tagger, "source", "")
     untrained = refuse_untrained(args.model, weights, profile, args.allow_untrained)
-    ran_on = place(tagger, getattr(tagger, "framework", "tensorflow"), f"tag {args.model}")
+    ran_on = place(tagger, getattr(tagger, "framework", "tensorflow"), f"tag {args.model}",
+                   precision="int8" if args.precision == "int8" else "float32")
     if weights.startswith("trained") and "synthetic" not in weights.lower():  # the taggers here learn the drawn set
         weights = f"{weights} (trained here on SYNTHETIC data; not a released model)"
     policy_for = None
@@ -110,11 +117,15 @@ def register(sub) -> None:
     p = add_command(sub, "tag", "Tag images in batches (one model load per run); resumable, bad files skipped and reported.",
                     EXAMPLES, _main)
     p.add_argument("inputs", nargs="+", metavar="FOLDER_OR_FILE", help="image files and/or folders (searched recursively)")
-    p.add_argument("--model", choices=["deepdanbooru", "joytag", "wd14"], default=None,
+    p.add_argument("--model", choices=["deepdanbooru", "joytag", "wd14", "onnx_export"], default=None,
                    help="which tagger (default deepdanbooru, or what --weights holds)")
     p.add_argument("--weights", metavar="PATH",
                    help="released weights, format detected from the files: a WD14 / wd-v3 folder (model.onnx + "
-                        "selected_tags.csv), a DeepDanbooru project folder, a JoyTag folder")
+                        "selected_tags.csv), a DeepDanbooru project folder, a JoyTag folder, a folder written by "
+                        "acg2vec-lab export-onnx")
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                   help="int8: the int8 file of an exported ONNX tagger (export-onnx --int8); its cost against "
+                        "fp32 is printed by benchmarks/onnx_precision.py")
     p.add_argument("--mcut", choices=["none", "general", "character", "both"], default="none",
                    help="per-image MCut thresholds (largest gap of the sorted scores), as the wd-tagger Space: "
                         "general = MCut, character = max(0.15, MCut)")

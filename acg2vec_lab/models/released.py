@@ -11,6 +11,8 @@ WD14 / wd-v3 (ONNX)    ``model.onnx`` + ``selected_tags.csv``                   
 DeepDanbooru project   ``project.json`` and/or ``model-*.h5`` / ``*.keras`` +      ``deepdanbooru``
                        ``tags.txt`` (``categories.json`` optional)
 JoyTag folder          ``config.json`` + ``model.safetensors`` + ``top_tags.txt``  ``joytag``
+exported ONNX          ``export.json`` + ``model.onnx`` + ``tags.csv`` (written by  ``onnx_export``
+                       ``acg2vec-lab export-onnx``; ``model.int8.onnx`` optional)
 =====================  ==========================================================  ==============
 
 A file instead of a folder is taken as its folder when it is one of those files (``model.onnx``,
@@ -25,7 +27,7 @@ from typing import Any
 
 EXPECTED = ("a WD14 / wd-v3 folder (model.onnx + selected_tags.csv), a DeepDanbooru project folder "
             "(project.json or model-*.h5 / *.keras, with tags.txt) or a JoyTag folder "
-            "(config.json + model.safetensors + top_tags.txt)")
+            "(config.json + model.safetensors + top_tags.txt), or a folder written by acg2vec-lab export-onnx")
 
 
 class WeightsError(ValueError):
@@ -58,6 +60,8 @@ def detect_tagger(path: str | os.PathLike) -> Detected:
     if not folder.is_dir():
         raise WeightsError(f"--weights {raw}: a file of no released tagger format; expected {EXPECTED}")
     has = {p.name for p in folder.iterdir()}
+    if "export.json" in has and "model.onnx" in has:  # before WD14: both hold a model.onnx
+        return Detected("onnx_export", folder, "exported ONNX tagger (acg2vec-lab export-onnx)")
     if "model.onnx" in has:
         if "selected_tags.csv" not in has:
             raise WeightsError(f"--weights {folder}: model.onnx without selected_tags.csv (a WD14 / wd-v3 folder "
@@ -125,6 +129,9 @@ def load_embedder(path: str | os.PathLike, modality: str) -> Any:
         dim = _st_dim(found.folder)
         return Embedder(name="released_text", modality="text", dim=dim, weights=label, encode=encode_text)
 
+    if found.model == "onnx_export":
+        raise WeightsError(f"--weights {found.folder}: an exported ONNX tagger gives tag probabilities only; embed "
+                           "with the weights it was exported from")
     from acg2vec_lab.data.images import load_image
     from acg2vec_lab.models import load_tagger
 

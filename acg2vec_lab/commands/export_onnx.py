@@ -1,0 +1,66 @@
+"""``acg2vec-lab export-onnx``: a DeepDanbooru or JoyTag tagger as ONNX (dynamic batch), optionally int8."""
+from __future__ import annotations
+
+from acg2vec_lab.commands._util import add_allow_untrained, add_command, add_runtime_options
+
+EXAMPLES = """  acg2vec-lab export-onnx onnx-dd/                                 # the trained DeepDanbooru tagger (cpu profile)
+  acg2vec-lab export-onnx onnx-dd/ --project-path deepdanbooru-v3/  # a real DeepDanbooru project
+  acg2vec-lab export-onnx onnx-jt/ --model joytag --weights joytag/ --int8   # a JoyTag folder, plus int8
+  acg2vec-lab tag images/ --weights onnx-dd/ --precision int8       # tag with what was exported
+
+The export is run by onnxruntime at two batch sizes and compared with the framework model before anything
+is written (allowed max |prob diff| 1e-4); the figures are in the folder's export.json.
+"""
+
+
+def _main(args) -> int:
+    from acg2vec_lab.commands._util import CLIError, print_json, refuse_untrained
+    from acg2vec_lab.config import ConfigError, current_profile
+
+    try:
+        profile = current_profile(args.profile)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from exc
+    import acg2vec_lab  # noqa: F401  (environment defaults before the frameworks)
+    from acg2vec_lab.models import load_tagger
+    from acg2vec_lab.models.onnx_export import ExportError, export_tagger
+
+    model = args.model
+    if args.weights:
+        from acg2vec_lab.models.released import WeightsError, detect_tagger
+
+        try:
+            found = detect_tagger(args.weights)
+        except WeightsError as exc:
+            raise CLIError(str(exc)) from exc
+        if found.model not in ("deepdanbooru", "joytag"):
+            raise CLIError(f"--weights {args.weights} is a {found.format}; export-onnx takes DeepDanbooru or JoyTag")
+        if model is not None and model != found.model:
+            raise CLIError(f"--weights {args.weights} is a {found.format} ({found.model}), not --model {model}")
+        model = found.model
+    model = model or "deepdanbooru"
+    try:
+        tagger = load_tagger(model, profile, args.project_path, weights=args.weights)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    refuse_untrained(model, getattr(tagger, "source", ""), profile, args.allow_untrained)
+    try:
+        meta = export_tagger(tagger, args.out, int8=args.int8)
+    except ExportError as exc:
+        raise CLIError(str(exc)) from exc
+    print_json({"out": str(args.out), **meta}, stats=True)
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "export-onnx", "Export a DeepDanbooru or JoyTag tagger to ONNX (dynamic batch; --int8 too)",
+                    EXAMPLES, _main)
+    p.add_argument("out", metavar="OUT_FOLDER", help="the folder to write (model.onnx, tags.csv, export.json)")
+    p.add_argument("--model", choices=["deepdanbooru", "joytag"], default=None,
+                   help="which tagger (default deepdanbooru, or what --weights holds)")
+    p.add_argument("--weights", metavar="PATH", help="a DeepDanbooru project or JoyTag folder (default: the trained run)")
+    p.add_argument("--project-path", help="a real DeepDanbooru project folder")
+    p.add_argument("--profile", help="smoke | cpu | full: which trained variant (default: $ACG2VEC_PROFILE or cpu)")
+    p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (onnxruntime dynamic quantisation)")
+    add_allow_untrained(p)
+    add_runtime_options(p, device=False)  # the export and its parity check run on the CPU
