@@ -191,6 +191,40 @@ def test_torch_port_file_folded_by_hand_scores_like_the_original(original, tmp_p
         assert np.abs(out - original["scores"]).max() <= 1e-4
 
 
+def test_torch_port_file_as_a_tagger_through_tag_images(original, tmp_path):
+    """The same hand-folded file as ``tag --weights`` reads it: a folder with the ``.pt`` (no tags inside)
+    and ``tags.txt``; the tagger scores the original's images like the original, through the batch
+    pipeline, and a .pt without tags is refused naming the file."""
+    from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
+    from acg2vec_lab.models.deepdanbooru.tagger import load_torch_port_tagger, torch_port_file
+    from acg2vec_lab.models.released import detect_tagger
+    from acg2vec_lab.tagging.pipeline import tag_images
+    from acg2vec_lab.tagging.thresholds import ThresholdPolicy
+
+    folder = tmp_path / "torchdeepdanbooru"
+    folder.mkdir()
+    torch.save(_fold_by_creation_order(original["model_file"]), folder / "model-resnet_custom.pt")
+    tags = [f"t{i}" for i in range(N_TAGS)]
+    cfg = DeepDanbooruConfig(variant="custom", filter_sizes=(32, 64, 64), repeat_sizes=(1, 1, 1), n_tags=N_TAGS)
+    with pytest.raises(FileNotFoundError, match="no 'tags' in the file and no tags.txt"):
+        load_torch_port_tagger(folder / "model-resnet_custom.pt", image_size=SIZE, cfg=cfg)
+    (folder / "tags.txt").write_text("\n".join(tags) + "\n")
+    found = detect_tagger(folder)
+    assert found.model == "deepdanbooru" and "TorchDeepDanbooru" in found.format
+    assert torch_port_file(folder) == folder / "model-resnet_custom.pt"
+    tagger = load_torch_port_tagger(torch_port_file(folder), image_size=SIZE, cfg=cfg)
+    assert tagger.framework == "torch" and tagger.tags == tags and tagger.input_size == (SIZE, SIZE)
+    assert np.abs(tagger.predict(original["inputs"]) - original["scores"]).max() <= 1e-4
+    images = [original["paths"][k] for k in ("png", "jpeg", "rgba")]
+    got = {}
+    summary = tag_images(tagger, images, None, ThresholdPolicy(general=0.0, character=0.0), batch_size=2,
+                         progress=False, on_result=lambda res, probs: got.__setitem__(Path(res.path).name, probs))
+    assert summary.tagged == 3 and summary.failed == 0
+    diffs = {path.name: float(np.abs(np.asarray(got[path.name]) - original["scores"][i]).max())
+             for i, path in enumerate(images)}
+    assert max(diffs.values()) <= 1e-4, diffs
+
+
 @pytest.mark.slow
 def test_original_resnet_custom_v3_h5(tmp_path):
     """The real ``create_resnet_custom_v3`` (all 179 convs, 57 blocks) at 64 px with 8 tags, saved by

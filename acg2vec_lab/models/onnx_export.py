@@ -63,9 +63,11 @@ def _torch_module(tagger: Any) -> tuple[Any, str, tuple[int, ...]]:
     import torch
 
     if tagger.name == "deepdanbooru":
+        h, w = tagger.input_size
+        if tagger.framework == "torch":  # a TorchDeepDanbooru file: already the PyTorch model
+            return tagger.model.eval(), "NHWC", (h, w, 3)
         from acg2vec_lab.models.deepdanbooru.torch_port import keras_to_torch
 
-        h, w = tagger.input_size
         return keras_to_torch(tagger.model).eval(), "NHWC", (h, w, 3)
     if tagger.name == "joytag":
         model = tagger.model
@@ -266,6 +268,16 @@ class OnnxTagger:
         from acg2vec_lab.models.joytag.preprocess import preprocess
 
         return preprocess(image, self.input_size[0])
+
+    def loader(self, path: Any) -> Any:
+        """A file as :meth:`preprocess` wants it (DeepDanbooru's exact mode: the encoded bytes)."""
+        if self.meta["preprocess"]["kind"] == "deepdanbooru":
+            from acg2vec_lab.models.deepdanbooru.tagger import load_for_mode
+
+            return load_for_mode(path, self.preprocess_mode)
+        from acg2vec_lab.data import load_image
+
+        return load_image(path)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)

@@ -10,6 +10,8 @@ format                 files                                                    
 WD14 / wd-v3 (ONNX)    ``model.onnx`` + ``selected_tags.csv``                      ``wd14``
 DeepDanbooru project   ``project.json`` and/or ``model-*.h5`` / ``*.keras`` +      ``deepdanbooru``
                        ``tags.txt`` (``categories.json`` optional)
+TorchDeepDanbooru      one ``*.pt`` (``n_Conv_<i>``, BN folded) + ``tags.txt``      ``deepdanbooru``
+                       unless the file holds its ``tags``
 JoyTag folder          ``config.json`` + ``model.safetensors`` + ``top_tags.txt``  ``joytag``
 exported ONNX          ``export.json`` + ``model.onnx`` + ``tags.csv`` (written by  ``onnx_export``
                        ``acg2vec-lab export-onnx``; ``model.int8.onnx`` optional)
@@ -26,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 EXPECTED = ("a WD14 / wd-v3 folder (model.onnx + selected_tags.csv), a DeepDanbooru project folder "
-            "(project.json or model-*.h5 / *.keras, with tags.txt) or a JoyTag folder "
+            "(project.json or model-*.h5 / *.keras, with tags.txt), a TorchDeepDanbooru .pt (with tags.txt) or a "
+            "JoyTag folder "
             "(config.json + model.safetensors + top_tags.txt), or a folder written by acg2vec-lab export-onnx")
 
 
@@ -46,7 +49,7 @@ class Detected:
 def _folder_of(path: Path) -> Path:
     if path.is_file() and (path.name in ("model.onnx", "model.safetensors", "selected_tags.csv", "top_tags.txt",
                                           "project.json", "tags.txt")
-                           or path.suffix in (".h5", ".keras")):
+                           or path.suffix in (".h5", ".keras", ".pt")):
         return path.parent
     return path
 
@@ -73,6 +76,15 @@ def detect_tagger(path: str | os.PathLike) -> Detected:
             raise WeightsError(f"--weights {folder}: a DeepDanbooru project without tags.txt "
                                f"(found {', '.join(sorted(keras_files)) or 'project.json'})")
         return Detected("deepdanbooru", folder, "DeepDanbooru project")
+    pts = sorted(n for n in has if n.endswith(".pt"))
+    if pts:
+        if raw.is_file() and raw.suffix == ".pt":
+            pts = [raw.name]
+        elif len(pts) > 1:
+            raise WeightsError(f"--weights {folder}: several .pt files ({', '.join(pts)}); pass the one to load")
+        if "tags.txt" not in has:  # the file may carry its tags: told apart when it is read (weights_only)
+            return Detected("deepdanbooru", folder, f"TorchDeepDanbooru state dict ({pts[0]}, tags in the file)")
+        return Detected("deepdanbooru", folder, f"TorchDeepDanbooru state dict ({pts[0]})")
     if "model.safetensors" in has and "config.json" in has:
         if "top_tags.txt" not in has:
             raise WeightsError(f"--weights {folder}: config.json + model.safetensors without top_tags.txt "
@@ -141,6 +153,9 @@ def load_embedder(path: str | os.PathLike, modality: str) -> Any:
         dim = int(feats(np.zeros((1, *tagger.input_size, 3), np.float32)).shape[1])
         framework = "onnxruntime"
     elif found.model == "deepdanbooru":
+        if tagger.framework == "torch":
+            raise WeightsError(f"--weights {path}: illust2vec embeddings come from a Keras DeepDanbooru project "
+                               "(model-*.h5 / .keras); a TorchDeepDanbooru .pt tags only")
         from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec
 
         two = build_illust2vec(tagger.model, "activation_96")

@@ -110,7 +110,9 @@ def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Write
         batch_size: images per model call; the last batch may be smaller (dynamic batch).
         workers: decode/resize threads; ``prefetch`` batches are prepared ahead of the model.
         resume: skip images whose output already exists.
-        loader: ``path -> PIL RGB image``; default :func:`acg2vec_lab.data.load_image`.
+        loader: ``path -> what tagger.preprocess takes``; default the tagger's own ``loader`` method when it
+            has one (DeepDanbooru's exact ``"deepdanbooru"`` mode decodes the encoded file as the original
+            does), else :func:`acg2vec_lab.data.load_image` (PIL RGB, transparency on white).
         on_result: called with each :class:`TagResult` and the image's probability vector.
         policy_for: a per-image policy from its probability vector (MCut:
             :func:`acg2vec_lab.tagging.thresholds.mcut_policy`); ``None`` = ``policy`` for every image.
@@ -118,7 +120,7 @@ def tag_images(tagger: Tagger, paths: Sequence[str | os.PathLike], writer: Write
         a :class:`TagSummary` (counts, errors with file and message, images/s, time to first result).
     """
     t0 = time.perf_counter()
-    loader = loader or _default_loader
+    loader = loader or getattr(tagger, "loader", None) or _default_loader
     policy = policy or ThresholdPolicy()
     paths = [Path(p) for p in paths]
     summary = TagSummary(model=getattr(tagger, "name", type(tagger).__name__), total=len(paths))
