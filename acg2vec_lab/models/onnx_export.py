@@ -16,9 +16,10 @@ compared with the framework model; a difference above :data:`PARITY_ATOL` is an 
 figures go in ``export.json``. The exporter is PyTorch's TorchScript-based one (``dynamo=False``): the
 torch.export-based default needs ``onnxscript``, which this project does not install.
 
-int8 (:func:`quantize_int8`): onnxruntime's dynamic quantisation, weights int8 per output channel,
-activations quantised per batch at run time (no calibration set); ``--precision int8`` picks it. What it
-costs is measured, not assumed: :func:`compare` gives max |prob diff| and top-k agreement against fp32
+int8 (:func:`quantize_int8`): weights int8 per output channel; activations static (ranges from
+calibration images: the fast path for the convolutional DeepDanbooru) or dynamic (no data; fine for
+JoyTag's MatMuls, slow for convolutions); ``--precision int8`` picks it. What it costs is measured, not
+assumed: :func:`compare` gives max |prob diff| and top-k agreement against fp32
 (``benchmarks/onnx_precision.py`` prints them with the speed).
 
 The folder (each file written atomically):
@@ -103,8 +104,10 @@ def probe(shape: Sequence[int], n: int, layout: str, seed: int = 0) -> np.ndarra
 
 
 def export_tagger(tagger: Any, folder: str | os.PathLike, int8: bool = False, opset: int = OPSET,
-                  probe_batches: Sequence[int] = (1, 3)) -> dict[str, Any]:
+                  probe_batches: Sequence[int] = (1, 3), calibration: np.ndarray | None = None) -> dict[str, Any]:
     """Export a DeepDanbooru or JoyTag tagger into ``folder`` (see the module doc); returns ``export.json``.
+    ``int8``: also ``model.int8.onnx``, static with ``calibration`` images, dynamic without
+    (:func:`quantize_int8`).
 
     Raises :class:`ExportError` (nothing written) when onnxruntime's output on the probe differs from the
     framework tagger's ``predict`` by more than :data:`PARITY_ATOL` at any of ``probe_batches``.
@@ -143,8 +146,10 @@ def export_tagger(tagger: Any, folder: str | os.PathLike, int8: bool = False, op
     w.writerows(zip(tagger.tags, tagger.categories))
     write_text(folder / TAGS_FILE, rows.getvalue())
     if int8:
-        quantize_int8(folder / MODEL_FILE, folder / INT8_FILE)
-        meta["int8"] = {"file": INT8_FILE, "method": "onnxruntime quantize_dynamic, int8 weights per channel"}
+        quantize_int8(folder / MODEL_FILE, folder / INT8_FILE, calibration)
+        meta["int8"] = {"file": INT8_FILE, "weights": "int8 per output channel",
+                        "activations": (f"uint8, static: ranges from {len(calibration)} calibration images"
+                                        if calibration is not None else "uint8, dynamic (per batch at run time)")}
     write_json(folder / META_FILE, meta)  # last: a folder without it is an interrupted export
     return meta
 
@@ -178,12 +183,33 @@ def _preprocess_spec(tagger: Any) -> dict[str, Any]:
     return {"kind": "joytag"}
 
 
-def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """onnxruntime dynamic quantisation of ``src`` into ``dst`` (atomically): int8 weights per output
-    channel for every Conv / MatMul / Gemm, activations quantised per batch at run time."""
+def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: np.ndarray | None = None,
+                  batch_size: int = 8) -> Path:
+    """onnxruntime int8 quantisation of ``src`` into ``dst`` (atomically), int8 weights per output channel:
+
+    * ``calibration`` given (preprocessed images, the model's input layout): **static** QDQ quantisation,
+      activation ranges (uint8) fixed from those images by min/max; the convolutions then run as int8
+      kernels (u8 x s8, VNNI / AVX2). Use images the model will not be evaluated on (a train split).
+    * ``calibration=None``: **dynamic** quantisation, activations quantised per batch at run time; no data
+      needed, but onnxruntime's dynamic ``ConvInteger`` is slow on CPU (a convolutional network can run
+      slower than fp32: ``benchmarks/onnx_precision.py``); it suits MatMul-heavy models (JoyTag's ViT)."""
     import tempfile
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self, x: np.ndarray) -> None:
+            self.batches = iter([x[i:i + batch_size] for i in range(0, len(x), batch_size)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            b = next(self.batches, None)
+            return None if b is None else {"images": np.ascontiguousarray(b, dtype=np.float32)}
 
     root = logging.getLogger()
     level = root.level
@@ -192,7 +218,17 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "int8.onnx"
             # int8 weights and uint8 activations: the u8 x s8 products VNNI (and AVX2) kernels compute
-            quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True)
+            if calibration is None:
+                quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True)
+            else:
+                if len(calibration) == 0:
+                    raise ValueError("int8 calibration: no images")
+                # only the weight ops: quantising every tensor (the Adds, the pooled logits before the
+                # sigmoid) collapsed the tiny DeepDanbooru's outputs to one value; Conv-only runs as fast
+                # (onnxruntime fuses Q/DQ + Conv + Relu into QLinearConv)
+                quantize_static(str(src), str(out), _Reader(np.asarray(calibration)), quant_format=QuantFormat.QDQ,
+                                per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                                op_types_to_quantize=["Conv", "MatMul", "Gemm"])
             return write_bytes(dst, out.read_bytes())
     finally:
         root.setLevel(level)
