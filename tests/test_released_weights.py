@@ -95,3 +95,37 @@ def test_embed_text_with_a_sentence_transformers_folder(tmp_path):
     assert bad.returncode == 2 and "not a sentence-transformers folder" in bad.stderr
     both = _cli("embed-text", "--weights", str(folder), "--model", "e5_small", "x")
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_embed_image_with_a_joytag_folder_gives_its_pooled_trunk(images, tmp_path):
+    """A JoyTag folder in the released layout (safetensors written here from a random-init module, the
+    keys checked by test_loaders_independent): ``embed-image --weights`` returns ``model.embed`` of the
+    JoyTag preprocessing (white square pad, bicubic, CLIP mean/std), the bad file skipped."""
+    import torch
+    from safetensors.torch import save_file
+
+    from acg2vec_lab.models.joytag.model import JoyTagViT
+    from acg2vec_lab.models.joytag.preprocess import preprocess
+
+    cfg = dict(n_tags=5, image_size=32, num_blocks=1, patch_size=16, d_model=16, mlp_dim=32, num_heads=2,
+               stochdepth_rate=0.0, use_sine=True, loss_type="focal2",
+               cnn_stem="conv:c=4;ln;relu;conv:c=8;ln;relu;conv:c=8;ln;relu;conv:c=16;ln;relu;conv:c=16,s=1,k=1,p=0")
+    torch.manual_seed(1)
+    model = JoyTagViT(**cfg).eval()
+    d = tmp_path / "joytag"
+    d.mkdir()
+    save_file(model.state_dict(), str(d / "model.safetensors"))
+    (d / "config.json").write_text(json.dumps({"class": "ViT", **cfg}))
+    (d / "top_tags.txt").write_text("\n".join(f"j{i}" for i in range(5)) + "\n")
+    files = sorted(str(p) for p in images.glob("[0-9].png"))
+    res = _cli("embed-image", "--weights", str(d), *files, str(images / "broken.png"))
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["model"] == "released_joytag" and out["dim"] == 16
+    assert [s["path"] for s in out["skipped"]] == [str(images / "broken.png")]
+    for row, f in zip(out["vectors"], files):
+        with Image.open(f) as im:
+            x = torch.from_numpy(preprocess(im.convert("RGB"), 32)[None])
+        with torch.no_grad():
+            want = model.embed(x)[0].numpy()
+        assert np.allclose(row["vector"], want, atol=1e-5), f  # raw, as for WD14 (normalise before indexing)
