@@ -30,7 +30,8 @@ import numpy as np
 import acg2vec_lab  # noqa: F401  (environment defaults before tensorflow)
 
 
-def cost_on_test_split(profile: str, threads: int | None, calibration: int = 64) -> dict:
+def cost_on_test_split(profile: str, threads: int | None, calibration: int = 64, run_dir: str | None = None,
+                       method: str = "minmax") -> dict:
     from acg2vec_lab import load_config
     from acg2vec_lab.data import synthetic_dataset
     from acg2vec_lab.models import onnx_export as OX
@@ -42,7 +43,7 @@ def cost_on_test_split(profile: str, threads: int | None, calibration: int = 64)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         r = train_tagger(profile, cfg=load_config("deepdanbooru_train", profile), dataset=synthetic_dataset(profile),
-                         checkpoint=Path(tmp) / "run", seed=0)
+                         checkpoint=Path(run_dir) if run_dir else Path(tmp) / "run", seed=0)  # a finished run is reused
         train_s = time.perf_counter() - t0
         cats = list(r.categories)
         keras_tagger = DeepDanbooruTagger(r.model, list(r.tags), cats, source=f"trained here ({profile}, SYNTHETIC)")
@@ -50,7 +51,7 @@ def cost_on_test_split(profile: str, threads: int | None, calibration: int = 64)
         train_paths = list(r.data.train_paths)[:: max(1, len(r.data.train_paths) // calibration)][:calibration]
         calib = np.stack(prepare_images(train_paths, size, False)).astype(np.float32)  # train images, never test
         t0 = time.perf_counter()
-        meta = OX.export_tagger(keras_tagger, Path(tmp) / "onnx", int8=True, calibration=calib)
+        meta = OX.export_tagger(keras_tagger, Path(tmp) / "onnx", int8=True, calibration=calib, calibrate_method=method)
         export_s = time.perf_counter() - t0
         OX.quantize_int8(Path(tmp) / "onnx" / OX.MODEL_FILE, Path(tmp) / "dynamic.onnx")
         x = np.stack(prepare_images(r.data.test_paths, size, False)).astype(np.float32)
@@ -61,7 +62,7 @@ def cost_on_test_split(profile: str, threads: int | None, calibration: int = 64)
             probs[name] = np.concatenate([sess.run(["probs"], {"images": x[i:i + 16]})[0] for i in range(0, len(x), 16)])
     policy = ThresholdPolicy(general=0.35, character=0.85)
     out = {"profile": profile, "data": "SYNTHETIC test split", "images": int(len(x)), "tags": len(cats),
-           "calibration": f"{len(calib)} SYNTHETIC train images",
+           "calibration": f"{len(calib)} SYNTHETIC train images, {method}",
            "train_s": round(train_s, 1), "export_s": round(export_s, 1), "parity": meta["parity_vs_framework"]}
     ref = None
     for name, p in probs.items():
@@ -127,8 +128,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)")
+    ap.add_argument("--run-dir", help="keep the trained tagger here (a rerun reuses it) instead of a temporary folder")
+    ap.add_argument("--calibrate-method", default="minmax", choices=["minmax", "percentile", "entropy"])
     args = ap.parse_args()
-    print(json.dumps({"cost": cost_on_test_split(args.profile, args.threads)}, ensure_ascii=False))
+    print(json.dumps({"cost": cost_on_test_split(args.profile, args.threads, run_dir=args.run_dir,
+                                                 method=args.calibrate_method)}, ensure_ascii=False))
     if args.full_v3:
         print(json.dumps({"speed": speed_full_v3(args.batch, args.reps, args.threads)}, ensure_ascii=False))
 

@@ -197,3 +197,34 @@ def test_cli_export_then_tag_int8(tmp_path):
     assert {f"j{i}" for i in range(7)} <= set(json.dumps(written).replace('"', " ").split())
     p = _cli("tag", str(images), "--weights", str(src), "--precision", "int8")
     assert p.returncode == 2 and "export-onnx" in p.stderr
+
+
+def test_cli_static_int8_with_calibration_images(tmp_path):
+    """``export-onnx --int8 --calibration DIR``: static int8 from that folder's images (a bad one skipped and
+    named), recorded in export.json; ``--calibration`` without ``--int8`` is refused."""
+    import torch
+    from safetensors.torch import save_file
+
+    from acg2vec_lab.models.joytag.model import JoyTagViT
+
+    torch.manual_seed(0)
+    src = tmp_path / "joytag"
+    src.mkdir()
+    save_file(JoyTagViT(**JOYTAG).state_dict(), str(src / "model.safetensors"))
+    (src / "config.json").write_text(json.dumps({"class": "ViT", **JOYTAG}))
+    (src / "top_tags.txt").write_text("\n".join(f"j{i}" for i in range(7)) + "\n")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (36, 30, 3), dtype=np.uint8)).save(calib / f"{i}.png")
+    (calib / "bad.png").write_bytes(b"nope")
+    out = tmp_path / "onnx"
+    p = _cli("export-onnx", str(out), "--weights", str(src), "--int8", "--calibration", str(calib),
+             "--calibrate-method", "percentile")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "skipped" in p.stderr and "bad.png" in p.stderr
+    meta = json.loads((out / OX.META_FILE).read_text())
+    assert "static" in meta["int8"]["activations"] and "5 calibration images (percentile)" in meta["int8"]["activations"]
+    p = _cli("export-onnx", str(tmp_path / "x"), "--weights", str(src), "--calibration", str(calib))
+    assert p.returncode == 2 and "add --int8" in p.stderr

@@ -51,7 +51,8 @@ def _main(args) -> int:
             raise CLIError("--calibration sets the ranges of the int8 file: add --int8")
         calibration = _calibration_images(tagger, args.calibration, args.calibration_images)
     try:
-        meta = export_tagger(tagger, args.out, int8=args.int8, calibration=calibration)
+        meta = export_tagger(tagger, args.out, int8=args.int8, calibration=calibration,
+                             calibrate_method=args.calibrate_method)
     except ExportError as exc:
         raise CLIError(str(exc)) from exc
     print_json({"out": str(args.out), **meta}, stats=True)
@@ -73,12 +74,15 @@ def _calibration_images(tagger, folder: str, limit: int):
     except FileNotFoundError as exc:
         raise CLIError(str(exc)) from exc
     paths = paths[:: max(1, len(paths) // max(limit, 1))][:limit]
-    load = getattr(tagger, "loader", None)
+    from acg2vec_lab.data import load_image
+    from acg2vec_lab.data.images import ImageLoadError
+
+    load = getattr(tagger, "loader", None) or load_image  # as the tag pipeline reads files for this tagger
     arrays = []
     for p in paths:
         try:
-            arrays.append(tagger.preprocess(load(p) if load else p))
-        except (OSError, ValueError) as exc:
+            arrays.append(tagger.preprocess(load(p)))
+        except (OSError, ValueError, ImageLoadError) as exc:
             print(f"export-onnx: calibration: skipped {p}: {exc}", file=sys.stderr)
     if not arrays:
         raise CLIError(f"--calibration {folder}: no readable images")
@@ -99,5 +103,7 @@ def register(sub) -> None:
     p.add_argument("--calibration", metavar="IMAGES", help="a folder of images (not the ones you evaluate on) that set "
                    "the int8 activation ranges: static quantisation, the fast int8 path for DeepDanbooru's convolutions")
     p.add_argument("--calibration-images", type=int, default=64, help="how many of them (spread over the folder)")
+    p.add_argument("--calibrate-method", choices=["minmax", "percentile", "entropy"], default="minmax",
+                   help="how an activation range is read from the calibration images")
     add_allow_untrained(p)
     add_runtime_options(p, device=False)  # the export and its parity check run on the CPU

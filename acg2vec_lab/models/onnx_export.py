@@ -104,7 +104,8 @@ def probe(shape: Sequence[int], n: int, layout: str, seed: int = 0) -> np.ndarra
 
 
 def export_tagger(tagger: Any, folder: str | os.PathLike, int8: bool = False, opset: int = OPSET,
-                  probe_batches: Sequence[int] = (1, 3), calibration: np.ndarray | None = None) -> dict[str, Any]:
+                  probe_batches: Sequence[int] = (1, 3), calibration: np.ndarray | None = None,
+                  calibrate_method: str = "minmax") -> dict[str, Any]:
     """Export a DeepDanbooru or JoyTag tagger into ``folder`` (see the module doc); returns ``export.json``.
     ``int8``: also ``model.int8.onnx``, static with ``calibration`` images, dynamic without
     (:func:`quantize_int8`).
@@ -146,9 +147,10 @@ def export_tagger(tagger: Any, folder: str | os.PathLike, int8: bool = False, op
     w.writerows(zip(tagger.tags, tagger.categories))
     write_text(folder / TAGS_FILE, rows.getvalue())
     if int8:
-        quantize_int8(folder / MODEL_FILE, folder / INT8_FILE, calibration)
+        quantize_int8(folder / MODEL_FILE, folder / INT8_FILE, calibration, calibrate_method=calibrate_method)
         meta["int8"] = {"file": INT8_FILE, "weights": "int8 per output channel",
-                        "activations": (f"uint8, static: ranges from {len(calibration)} calibration images"
+                        "activations": (f"uint8, static: ranges from {len(calibration)} calibration images "
+                                        f"({calibrate_method})"
                                         if calibration is not None else "uint8, dynamic (per batch at run time)")}
     write_json(folder / META_FILE, meta)  # last: a folder without it is an interrupted export
     return meta
@@ -183,13 +185,19 @@ def _preprocess_spec(tagger: Any) -> dict[str, Any]:
     return {"kind": "joytag"}
 
 
+CALIBRATE_METHODS = ("minmax", "percentile", "entropy")
+
+
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: np.ndarray | None = None,
-                  batch_size: int = 8) -> Path:
+                  batch_size: int = 8, calibrate_method: str = "minmax") -> Path:
     """onnxruntime int8 quantisation of ``src`` into ``dst`` (atomically), int8 weights per output channel:
 
     * ``calibration`` given (preprocessed images, the model's input layout): **static** QDQ quantisation,
       activation ranges (uint8) fixed from those images by min/max; the convolutions then run as int8
       kernels (u8 x s8, VNNI / AVX2). Use images the model will not be evaluated on (a train split).
+      ``calibrate_method``: how a range is read from the calibration activations (``minmax``: their
+      extremes; ``percentile``: the 99.999th percentile; ``entropy``: KL-divergence), see
+      ``benchmarks/onnx_precision.py`` for what each costs.
     * ``calibration=None``: **dynamic** quantisation, activations quantised per batch at run time; no data
       needed, but onnxruntime's dynamic ``ConvInteger`` is slow on CPU (a convolutional network can run
       slower than fp32: ``benchmarks/onnx_precision.py``); it suits MatMul-heavy models (JoyTag's ViT)."""
@@ -197,6 +205,7 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: n
 
     from onnxruntime.quantization import (
         CalibrationDataReader,
+        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_dynamic,
@@ -223,12 +232,17 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, calibration: n
             else:
                 if len(calibration) == 0:
                     raise ValueError("int8 calibration: no images")
+                if calibrate_method not in CALIBRATE_METHODS:
+                    raise ValueError(f"calibrate_method {calibrate_method!r}: choose {', '.join(CALIBRATE_METHODS)}")
                 # only the weight ops: quantising every tensor (the Adds, the pooled logits before the
                 # sigmoid) collapsed the tiny DeepDanbooru's outputs to one value; Conv-only runs as fast
                 # (onnxruntime fuses Q/DQ + Conv + Relu into QLinearConv)
                 quantize_static(str(src), str(out), _Reader(np.asarray(calibration)), quant_format=QuantFormat.QDQ,
                                 per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                                op_types_to_quantize=["Conv", "MatMul", "Gemm"])
+                                op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+                                calibrate_method={"minmax": CalibrationMethod.MinMax,
+                                                  "percentile": CalibrationMethod.Percentile,
+                                                  "entropy": CalibrationMethod.Entropy}[calibrate_method])
             return write_bytes(dst, out.read_bytes())
     finally:
         root.setLevel(level)
