@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)")
     ap.add_argument("--run-dir", help="keep the trained tagger here (a rerun reuses it) instead of a temporary folder")
-    ap.add_argument("--calibrate-method", default="minmax", choices=["minmax", "percentile", "entropy"])
+    ap.add_argument("--calibrate-method", default="minmax", choices=["minmax", "percentile"])
     args = ap.parse_args()
     print(json.dumps({"cost": cost_on_test_split(args.profile, args.threads, run_dir=args.run_dir,
                                                  method=args.calibrate_method)}, ensure_ascii=False))

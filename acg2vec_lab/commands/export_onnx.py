@@ -103,7 +103,7 @@ def register(sub) -> None:
     p.add_argument("--calibration", metavar="IMAGES", help="a folder of images (not the ones you evaluate on) that set "
                    "the int8 activation ranges: static quantisation, the fast int8 path for DeepDanbooru's convolutions")
     p.add_argument("--calibration-images", type=int, default=64, help="how many of them (spread over the folder)")
-    p.add_argument("--calibrate-method", choices=["minmax", "percentile", "entropy"], default="minmax",
+    p.add_argument("--calibrate-method", choices=["minmax", "percentile"], default="minmax",
                    help="how an activation range is read from the calibration images")
     add_allow_untrained(p)
     add_runtime_options(p, device=False)  # the export and its parity check run on the CPU
