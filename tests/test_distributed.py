@@ -205,28 +205,45 @@ def diff(a, b):
     return max(float(np.abs(p.astype(np.float64) - q).max()) for p, q in zip(a, b))
 
 one = contextlib.nullcontext
-sgd, adam = (lambda: keras.optimizers.SGD(0.01)), (lambda: keras.optimizers.Adam(0.002))
+sgd = lambda: keras.optimizers.SGD(0.01)  # noqa: E731
 w1 = train(one(), sgd)
 w2 = train(strat.scope(), sgd)
 res = {"replicas": strat.num_replicas_in_sync, "sgd": diff(w1, w2),
        "sgd_close": all(np.allclose(p, q, rtol=1e-4, atol=2e-5) for p, q in zip(w1, w2)),
-       "sgd_unsynced": diff(w1, train(strat.scope(), sgd, sync=False)),
-       "adam": diff(train(one(), adam), train(strat.scope(), adam))}
+       "sgd_unsynced": diff(w1, train(strat.scope(), sgd, sync=False))}
+
+# end to end: train_tagger itself (its data pipeline, epochs, checkpoints) on one device and under the strategy
+import dataclasses, sys, tempfile
+from pathlib import Path
+from acg2vec_lab.config import load_config
+from acg2vec_lab.data import synthetic_dataset
+from acg2vec_lab.models.deepdanbooru.train import train_tagger
+cfg = dataclasses.replace(load_config("deepdanbooru_train", "smoke"), epochs=2, steps_per_epoch=2, max_train=32,
+                          max_eval=16, batch_size=8, workers=1, seed=0, optimizer="sgd", bn_check=False)
+tmp, data = Path(tempfile.mkdtemp()), synthetic_dataset("smoke")
+a = train_tagger(cfg=cfg, dataset=data, checkpoint=tmp / "one").model.get_weights()
+b = train_tagger(cfg=cfg, dataset=data, checkpoint=tmp / "two", strategy=strat).model.get_weights()
+res["train_tagger_sgd"] = diff(a, b)
+res["train_tagger_close"] = all(np.allclose(p, q, rtol=1e-4, atol=2e-5) for p, q in zip(a, b))
 print("RESULT " + json.dumps(res))
 """
 
 
 def test_mirrored_two_logical_cpus_equal_one_device(tmp_path):
     """The DeepDanbooru (tiny) tagger built and compiled under MirroredStrategy over 2 logical CPUs,
-    the same 2 global batches of 4: the weights of one device within float tolerance."""
+    the same 2 global batches of 4: the weights of one device within float tolerance; and ``train_tagger``
+    end to end under the strategy ends with the single-device weights. (Adam, measured with the same
+    script: 8.9e-5 at the model level, 1.5e-3 end to end after 4 steps, where near-zero gradients' rounding
+    is divided by sqrt(v); not asserted.)"""
     p = subprocess.run([PY, "-c", TF_SCRIPT], cwd=ROOT, env=_env(tmp_path / "cache"), capture_output=True,
                        text=True, timeout=400)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-4000:]
     res = json.loads(next(line for line in p.stdout.splitlines() if line.startswith("RESULT "))[7:])
     print(f"\ndeepdanbooru tiny, MirroredStrategy 2 logical CPUs vs 1 device, 2 steps: max |dW| SGD "
-          f"{res['sgd']:.3g} (synchronised BN), {res['sgd_unsynced']:.3g} (per-replica BN); Adam {res['adam']:.3g}")
+          f"{res['sgd']:.3g} (synchronised BN), {res['sgd_unsynced']:.3g} (per-replica BN); train_tagger end to end "
+          f"(smoke, 2 epochs x 2 steps, SGD) {res['train_tagger_sgd']:.3g}")
     assert res["replicas"] == 2
     assert res["sgd_close"], res
-    # Adam divides by sqrt(v): rounding in near-zero gradients moves a weight by up to ~lr per step
-    assert res["adam"] < 0.002 / 4, res
     assert res["sgd_unsynced"] > 100 * max(res["sgd"], 1e-7), res
+    # was 0.06 apart until train_tagger stopped letting Keras shuffle the batch order (fit(shuffle=False))
+    assert res["train_tagger_close"], res

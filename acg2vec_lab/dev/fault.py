@@ -516,7 +516,7 @@ def train_scenario(work: Path, kind: str, reference: Path | None, strict_weights
     code, weights, unit = (TRAIN_KERAS, _keras_weights, 3) if kind == "keras" else (TRAIN_TORCH, _torch_weights, 3)
     folder = work / f"train-{kind}"
     argv = ["-c", code, str(folder)]
-    # atomic commits: the identity, then per checkpoint weights, optimiser, tags, state, manifest (keras: one per
+    # atomic commits: the identity, then per checkpoint tags, weights, optimiser, state, manifest (keras: one per
     # epoch) or last.pt, manifest (torch: one every 2 steps)
     per = 5 if kind == "keras" else 2
     points = 1 + per * unit

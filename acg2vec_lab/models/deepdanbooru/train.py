@@ -13,8 +13,15 @@ and code version; read by the tagger loader and the illust2vec embedder through 
 
 * ``model.weights.h5``: Keras weights of ``build_model(load_config("deepdanbooru", variant), n_tags=len(tags))``;
 * ``tags.json``: ``{"tags": [...], "categories": [...]}`` (0 general, 4 character, 9 rating);
-* ``train_state.json``: epochs done, history, configs, guard/BN events (also in the manifest);
-* ``optimizer.npz``: optimizer variables, so a resumed run continues the same optimisation;
+* ``train_state.json``: epochs done, history, configs, guard/BN events (also in the manifest), and the
+  sha256 of the weights and optimizer files of that epoch;
+* ``optimizer.npz``: optimizer variables, so a resumed run continues the same optimisation.
+
+The weights, optimizer and state of an epoch are three files, so a kill can fall between them. Before an
+epoch's files are written, the committed pair is kept as ``*.prev``; a resume loads whichever file matches the
+digests in ``train_state.json`` (:func:`_committed_checkpoint`), so it continues from a consistent epoch
+whatever the kill point, and ``tests/test_fault_injection.py`` checks that the resumed run ends with the
+weights of an uninterrupted one;
 * ``manifest.json`` (written last) and ``identity.json``: see :mod:`acg2vec_lab.train.run`.
 """
 from __future__ import annotations
@@ -193,9 +200,20 @@ class AugmentedBatches:
                                                          scale=1.0 / self.cfg.scale_range[1]), 0, 1))
                 return np.stack(xs).astype(np.float32), self.labels[sel]
 
+            def set_epoch(self, epoch):
+                """Batches of ``epoch`` (order and augmentation seeded by (seed, epoch, batch)); the
+                training loop sets it before each epoch, so a resumed run sees what an uninterrupted one
+                saw."""
+                if epoch != self.epoch:
+                    self.epoch = epoch
+                    self._order()
+
             def on_epoch_end(self):
-                self.epoch += 1
-                self._order()
+                # Keras calls this when it likes: its PyDataset adapter also calls it after peeking at the
+                # first batches, so counting calls advanced the epoch twice per fit() (epoch 1 then 3 in an
+                # uninterrupted run, 2 after a resume from 1: resumed weights ended 0.14 away). The epoch is
+                # set explicitly instead (set_epoch).
+                pass
 
         return _Batches(*args, **kwargs)
 
@@ -260,6 +278,50 @@ def _load_optimizer(opt: Any, model: Any, path: Path) -> bool:
 
 def _save_weights(model: Any, path: Path) -> None:
     save_keras_weights(model, path)
+
+
+OPTIMIZER_FILE = "optimizer.npz"
+
+
+def _prev(path: Path) -> Path:
+    return path.with_name(path.name + ".prev")
+
+
+def _commit_checkpoint(ckpt: Path, model: Any, opt: Any, state: dict[str, Any], state_path: Path) -> None:
+    """Write one epoch's weights, optimizer and state so that a kill at any point leaves a consistent
+    committed epoch: the committed files are kept as ``*.prev`` until the new state (which names the new
+    files by digest) is written."""
+    from acg2vec_lab.io import file_digest
+
+    files = (ckpt / WEIGHTS_FILE, ckpt / OPTIMIZER_FILE)
+    for f in files:
+        if f.exists():
+            os.replace(f, _prev(f))
+    _save_weights(model, files[0])
+    _save_optimizer(opt, files[1])
+    state["files"] = {"weights": file_digest(files[0]), "optimizer": file_digest(files[1])}
+    write_json(state_path, state)
+    for f in files:
+        _prev(f).unlink(missing_ok=True)
+
+
+def _committed_checkpoint(ckpt: Path, state: dict[str, Any]) -> None:
+    """Make the folder's weights and optimizer files the ones ``train_state.json`` committed: the current file
+    when its digest matches, else its ``*.prev`` (the kill fell after the next epoch's files were written and
+    before its state), renamed back. A state written before digests were recorded is taken as it is."""
+    from acg2vec_lab.io import file_digest
+
+    want = state.get("files")
+    if not want:
+        return
+    for f, key in ((ckpt / WEIGHTS_FILE, "weights"), (ckpt / OPTIMIZER_FILE, "optimizer")):
+        if f.exists() and file_digest(f) == want[key]:
+            _prev(f).unlink(missing_ok=True)
+        elif _prev(f).exists() and file_digest(_prev(f)) == want[key]:
+            os.replace(_prev(f), f)  # the epoch after the committed one was interrupted
+        else:
+            raise RunMismatch(f"{ckpt}: no {f.name} matches train_state.json (epoch {state.get('epochs_done')}); "
+                              "the folder's files are inconsistent: delete it or start over (resume=False)")
 
 
 @dataclasses.dataclass
@@ -327,8 +389,10 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
     state_path = ckpt / STATE_FILE
     state: dict[str, Any] = {}
     manifest = run.resume_state()
-    if manifest is not None and state_path.exists() and (ckpt / WEIGHTS_FILE).exists():
+    if manifest is not None and state_path.exists() and ((ckpt / WEIGHTS_FILE).exists()
+                                                         or _prev(ckpt / WEIGHTS_FILE).exists()):
         state = json.loads(state_path.read_text(encoding="utf-8"))
+        _committed_checkpoint(ckpt, state)
         if state.get("tags") != data.tags:  # same config and data give the same vocabulary
             raise RunMismatch(f"{ckpt}: the saved vocabulary differs from the one of this data; "
                               "the folder's files are inconsistent: delete it or start over (resume=False)")
@@ -354,7 +418,7 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
         start_epoch = 0
         if state:
             model.load_weights(ckpt / WEIGHTS_FILE)
-            _load_optimizer(opt, model, ckpt / "optimizer.npz")
+            _load_optimizer(opt, model, ckpt / OPTIMIZER_FILE)
             start_epoch = int(state["epochs_done"])
     if not state:
         state = {"epochs_done": 0, "history": [], "guard_events": [], "bn_events": [],
@@ -378,10 +442,12 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
         for epoch in progress.bar(range(start_epoch, total_epochs), desc="deepdanbooru train", unit="epoch"):
             te = time.perf_counter()
             opt.learning_rate.assign(lr_for_epoch(cfg, epoch))
+            batches.set_epoch(epoch)  # also what the tf.data view (_in_order) reads
+            # shuffle=False: the batches are already in a seeded order per epoch; Keras's own shuffle of a
+            # PyDataset's batch order draws from the global RNG, so a resumed run (or the tf.data path under a
+            # strategy, which Keras does not shuffle) trained the same batches in another order
             hist = model.fit(feed, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, callbacks=[guard],
-                             validation_data=(val_x, val_y), validation_batch_size=cfg.batch_size)
-            if feed is not batches:  # Keras advances a PyDataset itself, not a tf.data view of one
-                batches.on_epoch_end()
+                             validation_data=(val_x, val_y), validation_batch_size=cfg.batch_size, shuffle=False)
             row = {k: float(v[-1]) for k, v in hist.history.items()}
             row.update(epoch=epoch, lr=lr_for_epoch(cfg, epoch), seconds=round(time.perf_counter() - te, 2))
             if guard.triggered:
@@ -391,17 +457,15 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
             if cfg.bn_check:
                 issues = check_bn_statistics(model)
                 if issues:
-                    feed = (batches[i][0] for i in range(min(len(batches), 10)))
-                    report = repair_bn_statistics(model, feed, method=cfg.bn_repair)
+                    bn_feed = (batches[i][0] for i in range(min(len(batches), 10)))  # not `feed`: training's
+                    report = repair_bn_statistics(model, bn_feed, method=cfg.bn_repair)
                     state["bn_events"].append({"epoch": epoch, **report})
             state["history"].append(row)
             state["epochs_done"] = epoch + 1
             if not writer:
                 continue
-            _save_weights(model, ckpt / WEIGHTS_FILE)
-            _save_optimizer(opt, ckpt / "optimizer.npz")
             save_tags_json(ckpt / TAGS_FILE, data.tags, data.categories)
-            write_json(state_path, state)
+            _commit_checkpoint(ckpt, model, opt, state, state_path)
             run.save(state["history"], state["epochs_done"], complete=state["epochs_done"] >= cfg.epochs,
                      guard_events=state["guard_events"], bn_events=state["bn_events"],
                      model_variant=cfg.model_variant, n_tags=len(data.tags))
