@@ -265,8 +265,14 @@ gates.table(retrieval_gates)
 # ## Quality gates
 #
 # illust2vec retrieval (untuned and deepix-tuned) must beat chance by the margins above; this cell raises
-# `QualityGateError` when it does not. `tests/test_gates_tagging.py` proves the gate fails on embeddings shuffled
-# across images.
+# `QualityGateError` when it does not. `tests/test_gates_tagging.py` proves the gate fails at chance. In the smoke
+# profile there is no such gate: over four seeds the smoke tagger's margin over chance spread across zero on its few
+# test images, so a gate there would fail on noise (`acg2vec_lab.models.deepix.experiment.retrieval_chance_gates`);
+# the cell records that instead of passing a gate that cannot fail.
 
 # %%
-gates.check_all(retrieval_gates)
+if retrieval_gates:
+    gates.check_all(retrieval_gates)
+else:
+    record("illust2vec/retrieval_not_gated", True, reason=f"profile {PROFILE}: the retrieval-vs-chance margin over "
+           "seeds spreads across zero on these few test images (see retrieval_chance_gates)")

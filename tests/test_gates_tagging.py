@@ -74,8 +74,10 @@ def test_joytag_gate_passes_trained_and_fails_lr0_and_shuffled(smoke_data):
 def test_retrieval_gate_fails_at_chance():
     from acg2vec_lab.models.deepix.experiment import retrieval_chance_gates
 
-    ok = retrieval_chance_gates("smoke", {"untuned": {"recall@10": 0.49, "chance_recall@10": 0.45}})
+    ok = retrieval_chance_gates("cpu", {"untuned": {"recall@10": 0.49, "chance_recall@10": 0.45}})
     check_all(ok, record=False)
     with pytest.raises(QualityGateError, match="illust2vec/untuned"):
-        check_all(retrieval_chance_gates("smoke", {"untuned": {"recall@10": 0.44, "chance_recall@10": 0.45}}),
+        check_all(retrieval_chance_gates("cpu", {"untuned": {"recall@10": 0.44, "chance_recall@10": 0.45}}),
                   record=False)
+    # smoke's 23 test images cannot show it (one of four seeds below chance): not gated there
+    assert retrieval_chance_gates("smoke", {"untuned": {"recall@10": 0.44, "chance_recall@10": 0.45}}) == []

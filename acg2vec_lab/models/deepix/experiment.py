@@ -44,12 +44,20 @@ SMOKE_RECALL10_VS_CHANCE = [0.036, 0.064, 0.026, -0.002]
 
 
 def retrieval_chance_gates(profile: str | None, rows: dict[str, Any], k: int = 10) -> list[Any]:
-    """illust2vec retrieval vs chance: ``rows[name]`` holds ``recall@k`` and ``chance_recall@k`` (character relevance)."""
+    """illust2vec retrieval vs chance: ``rows[name]`` holds ``recall@k`` and ``chance_recall@k`` (character relevance).
+
+    Not gated in smoke (an empty list): over seeds 0-3 the smoke tagger's recall@10 minus chance was
+    :data:`SMOKE_RECALL10_VS_CHANCE`, one seed below zero, and a 2026-12-04 change of the training batch order
+    (same data, same seeds) moved seed 0 to -0.004: the 23 smoke test images cannot show this effect, so a smoke
+    gate would fail on noise. cpu / full ask for better than chance (not measured over seeds there)."""
+    from acg2vec_lab.config import current_profile
     from acg2vec_lab.gates import Gate, margin_from_spread
 
+    if current_profile(profile) == "smoke":
+        return []
     m = margin_from_spread(SMOKE_RECALL10_VS_CHANCE, k=3)  # below 0 -> the floor 0
     why = (f"margin_from_spread(k=3) of smoke seeds {SMOKE_RECALL10_VS_CHANCE} is the floor 0: with few test images per "
-           "character the spread is as large as the effect, so the gate only asks for better than chance"
-           + ("" if profile == "smoke" else "; not measured over seeds in this profile"))
+           "character the spread is as large as the effect, so the gate only asks for better than chance; "
+           "not measured over seeds in this profile")
     return [Gate(f"illust2vec/{name}/character_recall@{k}_vs_chance", float(r[f"recall@{k}"]),
                  float(r[f"chance_recall@{k}"]), m, why=why) for name, r in rows.items()]
