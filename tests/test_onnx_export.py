@@ -163,20 +163,25 @@ def _cli(*argv):
                           text=True, timeout=300)
 
 
-def test_cli_export_then_tag_int8(tmp_path):
-    """``export-onnx`` from a JoyTag folder in the released format (written with safetensors here), then
-    ``tag --weights OUT --precision int8``: the tags of the int8 graph, one bad image skipped and reported."""
+def _joytag_folder(src):
+    """A JoyTag folder in the released layout: safetensors of a random-init module, config.json, top_tags.txt."""
     import torch
     from safetensors.torch import save_file
 
     from acg2vec_lab.models.joytag.model import JoyTagViT
 
     torch.manual_seed(0)
-    src = tmp_path / "joytag"
     src.mkdir()
     save_file(JoyTagViT(**JOYTAG).state_dict(), str(src / "model.safetensors"))
     (src / "config.json").write_text(json.dumps({"class": "ViT", **JOYTAG}))
     (src / "top_tags.txt").write_text("\n".join(f"j{i}" for i in range(7)) + "\n")
+    return src
+
+
+def test_cli_export_then_tag_int8(tmp_path):
+    """``export-onnx`` from a JoyTag folder in the released format (written with safetensors here), then
+    ``tag --weights OUT --precision int8``: the tags of the int8 graph, one bad image skipped and reported."""
+    src = _joytag_folder(tmp_path / "joytag")
     out = tmp_path / "onnx-jt"
     p = _cli("export-onnx", str(out), "--weights", str(src), "--int8")
     assert p.returncode == 0, p.stderr[-3000:]
@@ -202,17 +207,7 @@ def test_cli_export_then_tag_int8(tmp_path):
 def test_cli_static_int8_with_calibration_images(tmp_path):
     """``export-onnx --int8 --calibration DIR``: static int8 from that folder's images (a bad one skipped and
     named), recorded in export.json; ``--calibration`` without ``--int8`` is refused."""
-    import torch
-    from safetensors.torch import save_file
-
-    from acg2vec_lab.models.joytag.model import JoyTagViT
-
-    torch.manual_seed(0)
-    src = tmp_path / "joytag"
-    src.mkdir()
-    save_file(JoyTagViT(**JOYTAG).state_dict(), str(src / "model.safetensors"))
-    (src / "config.json").write_text(json.dumps({"class": "ViT", **JOYTAG}))
-    (src / "top_tags.txt").write_text("\n".join(f"j{i}" for i in range(7)) + "\n")
+    src = _joytag_folder(tmp_path / "joytag")
     calib = tmp_path / "calib"
     calib.mkdir()
     rng = np.random.default_rng(0)

@@ -65,6 +65,24 @@ def add_runtime_options(parser: argparse.ArgumentParser, device: bool = True) ->
                                  "error, never a silent fallback to the CPU")
 
 
+def tagger_model_for(weights: str | None, model: str | None, allowed: tuple[str, ...] | None = None) -> str | None:
+    """The registry tagger ``--weights`` holds (format told from its files), checked against ``--model``
+    and, when given, the ``allowed`` models of the command; ``model`` unchanged without ``--weights``."""
+    if not weights:
+        return model
+    from acg2vec_lab.models.released import WeightsError, detect_tagger
+
+    try:
+        found = detect_tagger(weights)
+    except WeightsError as exc:
+        raise CLIError(str(exc)) from exc
+    if allowed is not None and found.model not in allowed:
+        raise CLIError(f"--weights {weights} is a {found.format}; this command takes {' or '.join(allowed)}")
+    if model is not None and model != found.model:
+        raise CLIError(f"--weights {weights} is a {found.format} ({found.model}), not --model {model}")
+    return found.model
+
+
 def place(obj: Any, framework: str, what: str, precision: str = "float32") -> dict[str, Any]:
     """Resolve the device for ``framework``, move ``obj`` there (its ``.to(device)``, when it has one),
     print ``<what>: device ... (framework, precision)`` on stderr; returns the dict for the JSON output."""

@@ -23,23 +23,11 @@ def _main(args) -> int:
     except ConfigError as exc:
         raise CLIError(str(exc)) from exc
     import acg2vec_lab  # noqa: F401  (environment defaults before the frameworks)
+    from acg2vec_lab.commands._util import tagger_model_for
     from acg2vec_lab.models import load_tagger
     from acg2vec_lab.models.onnx_export import ExportError, export_tagger
 
-    model = args.model
-    if args.weights:
-        from acg2vec_lab.models.released import WeightsError, detect_tagger
-
-        try:
-            found = detect_tagger(args.weights)
-        except WeightsError as exc:
-            raise CLIError(str(exc)) from exc
-        if found.model not in ("deepdanbooru", "joytag"):
-            raise CLIError(f"--weights {args.weights} is a {found.format}; export-onnx takes DeepDanbooru or JoyTag")
-        if model is not None and model != found.model:
-            raise CLIError(f"--weights {args.weights} is a {found.format} ({found.model}), not --model {model}")
-        model = found.model
-    model = model or "deepdanbooru"
+    model = tagger_model_for(args.weights, args.model, allowed=("deepdanbooru", "joytag")) or "deepdanbooru"
     try:
         tagger = load_tagger(model, profile, args.project_path, weights=args.weights)
     except (FileNotFoundError, ValueError) as exc:

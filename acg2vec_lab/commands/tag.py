@@ -58,21 +58,10 @@ def _main(args) -> int:
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from exc
     writer.remove_stale_parts(paths)  # part files of a killed earlier run
-    from acg2vec_lab.commands._util import how_to_train, refuse_untrained, untrained_label
+    from acg2vec_lab.commands._util import how_to_train, refuse_untrained, tagger_model_for, untrained_label
     from acg2vec_lab.models import load_tagger
 
-    model = args.model
-    if args.weights:
-        from acg2vec_lab.models.released import WeightsError, detect_tagger
-
-        try:
-            found = detect_tagger(args.weights)
-        except WeightsError as exc:
-            raise CLIError(str(exc)) from exc
-        if model is not None and model != found.model:
-            raise CLIError(f"--weights {args.weights} is a {found.format} ({found.model}), not --model {model}")
-        model = found.model
-    model = model or "deepdanbooru"
+    model = tagger_model_for(args.weights, args.model) or "deepdanbooru"
     if args.project_path and model != "deepdanbooru":
         raise CLIError("--project-path is a DeepDanbooru project folder; use --weights for the other formats")
     args.model = model

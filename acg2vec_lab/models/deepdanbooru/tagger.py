@@ -27,7 +27,21 @@ def load_for_mode(path: Any, mode: str) -> Any:
     return load_encoded(path) if mode == "deepdanbooru" else image
 
 
-class DeepDanbooruTagger:
+class _DeepDanbooruInput:
+    """The input side both DeepDanbooru taggers share: ``input_size`` and ``preprocess_mode`` set by them."""
+
+    input_size: tuple[int, int]
+    preprocess_mode: str
+
+    def preprocess(self, image: Any) -> np.ndarray:
+        return preprocess_image(image, self.input_size, self.preprocess_mode)
+
+    def loader(self, path: Any) -> Any:
+        """A file as :meth:`preprocess` wants it for this mode (:func:`load_for_mode`)."""
+        return load_for_mode(path, self.preprocess_mode)
+
+
+class DeepDanbooruTagger(_DeepDanbooruInput):
     """A Keras DeepDanbooru model as a :class:`Tagger`.
 
     Args:
@@ -68,13 +82,6 @@ class DeepDanbooruTagger:
         self._call = None
         return self
 
-    def preprocess(self, image: Any) -> np.ndarray:
-        return preprocess_image(image, self.input_size, self.preprocess_mode)
-
-    def loader(self, path: Any) -> Any:
-        """A file as :meth:`preprocess` wants it for this mode (:func:`load_for_mode`)."""
-        return load_for_mode(path, self.preprocess_mode)
-
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """``(N, H, W, 3)`` float32 in [0, 1] -> ``(N, n_tags)`` probabilities; any N (no retracing per N)."""
         if self._call is None:
@@ -100,7 +107,7 @@ class DeepDanbooruTagger:
         self._call = None
 
 
-class DeepDanbooruTorchTagger:
+class DeepDanbooruTorchTagger(_DeepDanbooruInput):
     """A TorchDeepDanbooru state dict (``model-resnet_custom_v3.pt``: BN folded into ``n_Conv_<i>``)
     run by the package's PyTorch DeepDanbooru (:class:`~acg2vec_lab.models.deepdanbooru.torch_model.DeepDanbooruTorch`)
     as a :class:`Tagger`: the same inputs as :class:`DeepDanbooruTagger` (NHWC float32 in [0, 1], the same
@@ -122,13 +129,6 @@ class DeepDanbooruTorchTagger:
     def to(self, device: str) -> DeepDanbooruTorchTagger:
         self.model.to(device)
         return self
-
-    def preprocess(self, image: Any) -> np.ndarray:
-        return preprocess_image(image, self.input_size, self.preprocess_mode)
-
-    def loader(self, path: Any) -> Any:
-        """A file as :meth:`preprocess` wants it for this mode (:func:`load_for_mode`)."""
-        return load_for_mode(path, self.preprocess_mode)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import torch
