@@ -53,6 +53,7 @@ from IPython.display import Markdown, display
 
 from acg2vec_lab.data import open_dataset
 from acg2vec_lab.data.source import headline_label
+from acg2vec_lab.models import get as get_model
 from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec, describe_cut
 from acg2vec_lab.models.deepdanbooru.train import build_tagger_model, prepare_images, train_tagger
 from acg2vec_lab.models.deepix.experiment import retrieval_chance_gates, retrieval_metrics
@@ -71,7 +72,7 @@ from acg2vec_lab.models.deepix.model import (
 # %% [markdown]
 # ## 1. The tagger and where the two cut points sit (found by block position, not by layer name)
 #
-# `train_tagger(PROFILE, dataset=ds)` loads notebook 02's checkpoint of the same data when it is complete (or trains it). The table gives, for each
+# The trunk is the DeepDanbooru tagger named by deepix's config (`base_variant`); `train_tagger` loads notebook 02's run of the same config and data when it is complete (or trains it). The table gives, for each
 # cut, its block, stage and position, whether it is before the block's last ReLU (`add_43` is the residual sum,
 # `activation_96` the ReLU after it), the Keras layer name in this session and the cut tensor's shape.
 
@@ -79,7 +80,9 @@ from acg2vec_lab.models.deepix.model import (
 cfg = load_config("deepix", PROFILE)
 ds = open_dataset(DATA, PROFILE)
 DATA_LABEL, HAS_SCORES = headline_label(ds), ds.has_scores  # "SYNTHETIC" or "real: <folder>"; score labels or not
-tagger_run = train_tagger(PROFILE, seed=SEED, dataset=ds)  # loads the run of notebook 02 (same config, data, seed) or trains it
+# the trunk is the tagger deepix's config names (`base_variant`), as `acg2vec-lab` and the registry build it; with the
+# profile's own variant that is notebook 02's run (same config, data, seed), loaded when finished, else trained
+tagger_run = train_tagger(cfg=get_model("deepix").base_config(cfg), seed=SEED, dataset=ds)
 tagger = tagger_run.model
 cuts = pd.DataFrame([describe_cut(tagger, c) for c in ("activation_96", "add_43")]).set_index("cut")
 size = tuple(tagger.input_shape[1:3])
