@@ -13,39 +13,15 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_taggers import deepdanbooru, joytag, joytag_folder
 
 from acg2vec_lab.models import onnx_export as OX
-
-JOYTAG = dict(n_tags=7, image_size=32, num_blocks=2, patch_size=16, d_model=16, mlp_dim=32, num_heads=2,
-              stochdepth_rate=0.0, use_sine=True, loss_type="focal2",
-              cnn_stem="conv:c=4;ln;relu;conv:c=8;ln;relu;conv:c=8;ln;relu;conv:c=16;ln;relu;conv:c=16,s=1,k=1,p=0")
-
-
-def _deepdanbooru(n_tags=12):
-    import keras
-
-    from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger
-    from acg2vec_lab.models.deepdanbooru.train import build_tagger_model
-
-    keras.utils.set_random_seed(0)
-    return DeepDanbooruTagger(build_tagger_model("tiny", n_tags), [f"t{i}" for i in range(n_tags)],
-                              [4 if i == 1 else 0 for i in range(n_tags)], source="test: tiny random init")
-
-
-def _joytag():
-    import torch
-
-    from acg2vec_lab.models.joytag.model import JoyTagViT
-    from acg2vec_lab.models.joytag.tagger import JoyTagTagger
-
-    torch.manual_seed(0)
-    return JoyTagTagger(JoyTagViT(**JOYTAG), [f"j{i}" for i in range(7)], [0] * 7, source="test: tiny random init")
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = {}
-    for name, make in (("deepdanbooru", _deepdanbooru), ("joytag", _joytag)):
+    for name, make in (("deepdanbooru", deepdanbooru), ("joytag", joytag)):
         tagger = make()
         folder = tmp_path_factory.mktemp("onnx") / name
         out[name] = (tagger, folder, OX.export_tagger(tagger, folder, int8=True))
@@ -107,7 +83,7 @@ def test_static_int8_from_calibration_images(exported, tmp_path):
 def test_a_wrong_export_is_refused_and_nothing_written(tmp_path, monkeypatch):
     import torch
 
-    tagger = _joytag()
+    tagger = joytag()
     module, layout, shape = OX._torch_module(tagger)
 
     class Flipped(torch.nn.Module):  # a layout mistake: the image upside down
@@ -163,25 +139,10 @@ def _cli(*argv):
                           text=True, timeout=300)
 
 
-def _joytag_folder(src):
-    """A JoyTag folder in the released layout: safetensors of a random-init module, config.json, top_tags.txt."""
-    import torch
-    from safetensors.torch import save_file
-
-    from acg2vec_lab.models.joytag.model import JoyTagViT
-
-    torch.manual_seed(0)
-    src.mkdir()
-    save_file(JoyTagViT(**JOYTAG).state_dict(), str(src / "model.safetensors"))
-    (src / "config.json").write_text(json.dumps({"class": "ViT", **JOYTAG}))
-    (src / "top_tags.txt").write_text("\n".join(f"j{i}" for i in range(7)) + "\n")
-    return src
-
-
 def test_cli_export_then_tag_int8(tmp_path):
     """``export-onnx`` from a JoyTag folder in the released format (written with safetensors here), then
     ``tag --weights OUT --precision int8``: the tags of the int8 graph, one bad image skipped and reported."""
-    src = _joytag_folder(tmp_path / "joytag")
+    src = joytag_folder(tmp_path / "joytag")
     out = tmp_path / "onnx-jt"
     p = _cli("export-onnx", str(out), "--weights", str(src), "--int8")
     assert p.returncode == 0, p.stderr[-3000:]
@@ -207,7 +168,7 @@ def test_cli_export_then_tag_int8(tmp_path):
 def test_cli_static_int8_with_calibration_images(tmp_path):
     """``export-onnx --int8 --calibration DIR``: static int8 from that folder's images (a bad one skipped and
     named), recorded in export.json; ``--calibration`` without ``--int8`` is refused."""
-    src = _joytag_folder(tmp_path / "joytag")
+    src = joytag_folder(tmp_path / "joytag")
     calib = tmp_path / "calib"
     calib.mkdir()
     rng = np.random.default_rng(0)

@@ -1,6 +1,8 @@
 """``acg2vec-lab tag``: batch-tag folders or files with DeepDanbooru or JoyTag, writing sidecars/JSON/CSV."""
 from __future__ import annotations
 
+from typing import Any
+
 from acg2vec_lab.commands._util import (
     CLIError,
     add_allow_untrained,
@@ -18,6 +20,7 @@ EXAMPLES = """  acg2vec-lab run --only 02 --profile cpu                    # fir
   acg2vec-lab tag images/ --model joytag --format csv --output-dir out/
   acg2vec-lab tag images/ --preset precision --trigger mychar  # 0.5 / 0.9 thresholds, trigger word first
   acg2vec-lab tag images/ --weights onnx-dd/ --precision int8  # a tagger exported by acg2vec-lab export-onnx --int8
+  acg2vec-lab tag images/ --project-path deepdanbooru-v3/ --precision bf16  # bfloat16 (AVX512-BF16 / AMX, GPU)
 
 Without --project-path, a profile with no trained checkpoint (notebook 02 for DeepDanbooru, 05
 for JoyTag) is an error that says which notebook trains it; a checkpoint labelled random init is
@@ -65,9 +68,12 @@ def _main(args) -> int:
     if args.project_path and model != "deepdanbooru":
         raise CLIError("--project-path is a DeepDanbooru project folder; use --weights for the other formats")
     args.model = model
-    if args.precision != "fp32" and model != "onnx_export":
-        raise CLIError(f"--precision {args.precision} runs an exported ONNX tagger's int8 file: export with "
+    if args.precision == "int8" and model != "onnx_export":
+        raise CLIError("--precision int8 runs an exported ONNX tagger's int8 file: export with "
                        "acg2vec-lab export-onnx OUT --int8, then tag with --weights OUT")
+    if args.precision == "bf16" and model not in ("deepdanbooru", "joytag"):
+        raise CLIError(f"--precision bf16 runs the PyTorch taggers (deepdanbooru, joytag), not {model}; "
+                       "an ONNX tagger takes fp32 or int8")
     extra = {"preprocess_mode": args.preprocess} if model == "deepdanbooru" else {}
     if model == "onnx_export":
         extra = {"precision": args.precision}
@@ -81,8 +87,10 @@ def _main(args) -> int:
         raise CLIError(str(exc)) from exc
     weights = getattr(tagger, "source", "")
     untrained = refuse_untrained(args.model, weights, profile, args.allow_untrained)
+    if args.precision == "bf16":
+        tagger = _bf16(tagger)
     ran_on = place(tagger, getattr(tagger, "framework", "tensorflow"), f"tag {args.model}",
-                   precision="int8" if args.precision == "int8" else "float32")
+                   precision={"int8": "int8", "bf16": "bfloat16"}.get(args.precision, "float32"))
     if weights.startswith("trained") and "synthetic" not in weights.lower():  # the taggers here learn the drawn set
         weights = f"{weights} (trained here on SYNTHETIC data; not a released model)"
     policy_for = None
@@ -102,6 +110,15 @@ def _main(args) -> int:
     return 0 if summary.failed == 0 else 1
 
 
+def _bf16(tagger: Any) -> Any:
+    """The tagger with bfloat16 weights; a Keras DeepDanbooru runs through its PyTorch port for that."""
+    from acg2vec_lab.models.deepdanbooru.tagger import DeepDanbooruTagger, DeepDanbooruTorchTagger
+
+    if isinstance(tagger, DeepDanbooruTagger):
+        return DeepDanbooruTorchTagger.from_keras(tagger, precision="bf16")
+    return tagger.set_precision("bf16")
+
+
 def register(sub) -> None:
     p = add_command(sub, "tag", "Tag images in batches (one model load per run); resumable, bad files skipped and reported.",
                     EXAMPLES, _main)
@@ -112,9 +129,10 @@ def register(sub) -> None:
                    help="released weights, format detected from the files: a WD14 / wd-v3 folder (model.onnx + "
                         "selected_tags.csv), a DeepDanbooru project folder, a JoyTag folder, a folder written by "
                         "acg2vec-lab export-onnx")
-    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
-                   help="int8: the int8 file of an exported ONNX tagger (export-onnx --int8); its cost against "
-                        "fp32 is printed by benchmarks/onnx_precision.py")
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                   help="bf16: bfloat16 weights for the PyTorch taggers (DeepDanbooru through its PyTorch port, "
+                        "JoyTag); int8: the int8 file of an exported ONNX tagger (export-onnx --int8). What each "
+                        "costs against fp32 is printed by benchmarks/peer_deepdanbooru.py and onnx_precision.py")
     p.add_argument("--mcut", choices=["none", "general", "character", "both"], default="none",
                    help="per-image MCut thresholds (largest gap of the sorted scores), as the wd-tagger Space: "
                         "general = MCut, character = max(0.15, MCut)")

@@ -1,9 +1,18 @@
 """Training safety nets for the two failure modes the ACG2vec README reports.
 
-1. **NaN loss** (under mixed precision): :class:`NaNGuard`, a Keras callback that notices the first
-   batch whose loss is not finite, reports it (epoch, batch, loss), rolls the weights back to the last
-   snapshot taken at a finite loss and stops training. A run resumed from the last checkpoint then
-   continues from good weights instead of saving NaNs.
+1. **NaN loss** (under mixed precision). One policy for every trainer: a non-finite loss never reaches
+   the weights, the run is never saved or marked complete with it, and training stops with
+   :class:`NonFiniteLoss` naming the model, the epoch and step, and what is left on disk (the last
+   committed checkpoint, from which a resume continues). How each loop gets there:
+
+   * Keras ``fit`` loops (DeepDanbooru, Pix2Score): :class:`NaNGuard`, a callback that notices the first
+     batch whose loss is not finite, reports it (epoch, batch, loss), rolls the weights back to the last
+     snapshot taken at a finite loss and stops ``fit``; the trainer then raises :class:`NonFiniteLoss`.
+   * custom loops (JoyTag, DCLIP, acgvoc2vec in torch; deepix's compiled TF step): :func:`check_finite`
+     before the optimiser step (deepix's step applies its gradients only when the loss is finite).
+
+   Gradient clipping is a config field, ``grad_clip`` (max global L2 norm; ``None``: none), in the
+   configs of the torch trainers; the Keras trainers do not clip (as the originals do not).
 2. **Corrupted BatchNorm moving statistics** (NaN/inf, negative variance, or exploded mean/variance;
    the weights look fine but inference outputs garbage): :func:`check_bn_statistics` finds them,
    :func:`repair_bn_statistics` repairs them in one of two ways:
@@ -152,6 +161,22 @@ def repair_bn_statistics(model: Any, data: Iterable[Any] | None = None, method: 
         raise RuntimeError("trainable weights changed during BN re-estimation")
     return {"method": method, "layers": names, "issues_before": [i.as_dict() for i in before],
             "issues_after": [i.as_dict() for i in check_bn_statistics(model)], "batches": k}
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A trainer met a NaN / inf loss and stopped before it reached the weights (the module's one policy)."""
+
+
+def check_finite(loss: Any, model: str, where: str, on_disk: str = "") -> None:
+    """Raise :class:`NonFiniteLoss` unless ``loss`` (a float, numpy value or 0-d tensor) is finite.
+
+    ``model``: the trainer's name; ``where``: e.g. ``"epoch 2 step 31"``; ``on_disk``: what a resume
+    would continue from (the run folder), said in the message. Call it before the optimiser step.
+    """
+    value = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+    if not np.isfinite(value):
+        raise NonFiniteLoss(f"{model}: non-finite loss {value} at {where}; the weights were not updated with it"
+                            + (f"; the last committed checkpoint is in {on_disk}" if on_disk else ""))
 
 
 class NaNGuard:

@@ -117,7 +117,7 @@ class DeepDanbooruTorchTagger(_DeepDanbooruInput):
     framework = "torch"
 
     def __init__(self, model: Any, tags: Sequence[str], categories: Sequence[int],
-                 preprocess_mode: str = "deepdanbooru", source: str = "") -> None:
+                 preprocess_mode: str = "deepdanbooru", source: str = "", precision: str = "fp32") -> None:
         n_out = int(model.cfg.n_tags)
         if n_out != len(tags) or len(categories) != len(tags):
             raise ValueError(f"model has {n_out} outputs, {len(tags)} tags, {len(categories)} categories")
@@ -125,6 +125,24 @@ class DeepDanbooruTorchTagger(_DeepDanbooruInput):
         self.tags, self.categories = list(tags), [int(c) for c in categories]
         self.input_size = (int(model.cfg.image_size), int(model.cfg.image_size))
         self.preprocess_mode, self.source = preprocess_mode, source
+        self.precision = "fp32"
+        self.set_precision(precision)
+
+    @classmethod
+    def from_keras(cls, tagger: DeepDanbooruTagger, precision: str = "fp32") -> DeepDanbooruTorchTagger:
+        """The same network and weights as a Keras :class:`DeepDanbooruTagger`, run by the PyTorch port (BN
+        folded; per-stage parity in notebook 01), e.g. for ``--precision bf16``."""
+        from acg2vec_lab.models.deepdanbooru.torch_port import keras_to_torch
+
+        return cls(keras_to_torch(tagger.model, folded=True), tagger.tags, tagger.categories, tagger.preprocess_mode,
+                   f"{tagger.source} (PyTorch port)", precision)
+
+    def set_precision(self, precision: str) -> DeepDanbooruTorchTagger:
+        """``fp32`` or ``bf16`` weights (:func:`acg2vec_lab.models.precision.cast_torch`)."""
+        from acg2vec_lab.models.precision import cast_torch
+
+        self.model, self.precision = cast_torch(self.model, precision), precision
+        return self
 
     def to(self, device: str) -> DeepDanbooruTorchTagger:
         self.model.to(device)
@@ -133,9 +151,11 @@ class DeepDanbooruTorchTagger(_DeepDanbooruInput):
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
+        from acg2vec_lab.models.precision import input_dtype
+
         dev = next(self.model.parameters()).device
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(dev)
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(dev, input_dtype(self.model))
             return self.model(x).float().cpu().numpy()
 
     def unload(self) -> None:

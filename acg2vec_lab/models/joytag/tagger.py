@@ -32,10 +32,18 @@ class JoyTagTagger:
         self.categories = [int(c) for c in categories]
         self.input_size = (model.image_size, model.image_size)
         self.source = source
+        self.precision = "fp32"
 
     def to(self, device: str) -> JoyTagTagger:
         """Move the model to a torch device (``"cpu"``, ``"cuda"``; see :mod:`acg2vec_lab.device`)."""
         self.model.to(device)
+        return self
+
+    def set_precision(self, precision: str) -> JoyTagTagger:
+        """``fp32`` or ``bf16`` weights (:func:`acg2vec_lab.models.precision.cast_torch`)."""
+        from acg2vec_lab.models.precision import cast_torch
+
+        self.model, self.precision = cast_torch(self.model, precision), precision
         return self
 
     def preprocess(self, image: Any) -> np.ndarray:

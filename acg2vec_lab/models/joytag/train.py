@@ -116,7 +116,8 @@ def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None
     """Fit a fresh model from ``cfg`` (``n_tags`` = ``y.shape[1]``); returns (model in eval mode, history).
 
     History: ``loss`` per epoch (mean of the multiplied loss), ``grad_norm`` per epoch (mean pre-clip
-    norm), ``seconds``. A non-finite loss stops training with an error naming the step.
+    norm), ``seconds``. A non-finite loss stops training before the optimiser step with
+    :class:`~acg2vec_lab.train.guards.NonFiniteLoss` naming the step.
 
     ``checkpoint_every`` (with ``run``): write a mid-run state every that many steps; ``resume``: such
     a state (continue from it). Launched by ``torchrun``: DDP over the ranks, see :func:`fit`.
@@ -164,6 +165,7 @@ def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None
     rank, world = D.rank(), D.world_size()
     log = log if D.is_main() else None
     from acg2vec_lab import progress
+    from acg2vec_lab.train.guards import check_finite
 
     for epoch in progress.bar(range(start_epoch, cfg.epochs), desc="joytag train", unit="epoch"):
         model.train()
@@ -179,8 +181,7 @@ def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None
                 if torch.rand((), generator=gen) < 0.5:  # the one cheap augmentation: horizontal flip
                     xb = xb.flip(-1)
                 loss = tag_loss(model(xb), yt[idx], cfg.loss_type)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch} step {step}")
+                check_finite(loss, "joytag", f"epoch {epoch} step {step}", str(run.folder) if run is not None else "")
                 opt.zero_grad()
                 loss.backward()
             else:  # this rank's shard of the same global batch, the same flip draw
@@ -194,8 +195,7 @@ def train(cfg: Any, x: np.ndarray, y: np.ndarray, seed: int = 0, log: Any = None
                 raw = tag_loss(net(xb.to(dev)), yb.to(dev), cfg.loss_type)
                 share = len(pos) / len(idx)
                 loss = D.all_reduce_sum((raw.detach() * share).reshape(1))[0]  # the global-batch mean
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch} step {step}")
+                check_finite(loss, "joytag", f"epoch {epoch} step {step}", str(run.folder) if run is not None else "")
                 opt.zero_grad()
                 (raw * (D.shard_weight(len(pos), len(idx), world) if len(pos) else 0.0)).backward()
             norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)))
@@ -281,12 +281,15 @@ def predict_probs(model: Any, x: np.ndarray, batch_size: int = 32) -> np.ndarray
     """``(N, n_tags)`` sigmoid probabilities for preprocessed ``(N, 3, S, S)`` inputs."""
     import torch
 
+    from acg2vec_lab.models.precision import input_dtype
+
     model.eval()
-    device = next(model.parameters()).device  # the inputs go where the model is (CPU or a GPU)
+    device = next(model.parameters()).device  # the inputs go where the model is (CPU or a GPU), in its dtype
+    dtype = input_dtype(model)
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device)
+            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device, dtype)
             out.append(torch.sigmoid(model(xb)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.n_tags), np.float32)
 
