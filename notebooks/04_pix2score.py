@@ -47,7 +47,7 @@ import dataclasses
 from IPython.display import Markdown, display
 
 import acg2vec_lab
-from acg2vec_lab import gates, load_config, record, runtime, save_fig
+from acg2vec_lab import gates, load_config, models, record, runtime, save_fig
 from acg2vec_lab.config import variant_for
 from acg2vec_lab.data.source import data_source_of
 
@@ -59,7 +59,7 @@ import pandas as pd
 import tensorflow as tf
 
 runtime.seed_everything(SEED)
-cfg = load_config("pix2score", PROFILE)
+cfg = models.get("pix2score").config(PROFILE, seed=SEED)  # the registry's config: SEED is part of the run's key
 {k: versions[k] for k in ("python", "tensorflow", "keras", "torch", "numpy")} | {"variant": variant_for(PROFILE)}
 
 # %% [markdown]
@@ -150,6 +150,11 @@ pd.DataFrame(cos, index=names, columns=names).round(3)
 # whose weights still move fast, the moving averages lag behind and inference-mode predictions suffer; the table
 # shows the mean val accuracy of the three heads with the statistics `fit` left and after re-estimation. (The
 # `val loss` column is measured during `fit`, before re-estimation.)
+#
+# The summed-loss model is the registry's run (`acg2vec_lab.models.get("pix2score").ensure_trained`), in a folder
+# keyed by (config, data fingerprint, seed, code version): a rerun on the same config, data and seed loads it instead
+# of training, and its history, guard events and training time are then the ones recorded when it was trained. It is
+# the model `acg2vec-lab score` loads (section 9). The PCGrad run is a comparison: trained here each time, not saved.
 
 # %%
 import inspect
@@ -164,17 +169,19 @@ import time
 from acg2vec_lab.models.pix2score import train as p2s
 from acg2vec_lab.train.guards import NaNGuard, check_bn_statistics
 
-runs, guards, seconds = {}, {}, {}
-for name, use_pcgrad in (("summed loss", False), ("PCGrad", True)):
-    guards[name] = NaNGuard(snapshot_every=10, verbose=True)
-    t0 = time.time()
-    runs[name] = p2s.train(cfg, data.x["train"], data.y["train"], data.x["val"], data.y["val"], seed=SEED,
-                           pcgrad=use_pcgrad, callbacks=[guards[name]])
-    seconds[name] = time.time() - t0
-pd.DataFrame({name: {"train loss (last)": h["loss"][-1], "val loss (last)": h["val_loss"][-1], "seconds": seconds[name],
+registered = models.get("pix2score").ensure_trained(cfg, dataset=dataset, data=data)  # summed loss, SEED
+runs = {"summed loss": (registered.model, p2s.run_history(registered.run))}
+pcgrad_guard = NaNGuard(snapshot_every=10, verbose=True)  # the guard `fit` gives the registry's run
+t0 = time.time()
+runs["PCGrad"] = p2s.train(cfg, data.x["train"], data.y["train"], data.x["val"], data.y["val"], seed=SEED,
+                           pcgrad=True, callbacks=[pcgrad_guard])
+runs["PCGrad"][1].update(guard_events=pcgrad_guard.events, train_seconds=time.time() - t0)
+print(f"summed loss: {registered.weights_label} ({'trained now' if registered.trained_now else 'loaded: trained earlier'})")
+pd.DataFrame({name: {"train loss (last)": h["loss"][-1], "val loss (last)": h["val_loss"][-1],
+                     "train seconds": h["train_seconds"],
                      "val acc, BN stats from fit": h["val_mean_accuracy_fit_stats"],
                      "val acc, BN recalibrated": h["val_mean_accuracy_recalibrated"],
-                     "NaN events": len(guards[name].events),
+                     "NaN events": len(h["guard_events"]),
                      "BN issues": len(check_bn_statistics(m))} for name, (m, h) in runs.items()}).T.round(3)
 
 # %%
@@ -254,24 +261,24 @@ serving_diff = max(float(np.abs(out_served[h].numpy() - out_local[h]).max()) for
 {"signature inputs": list(served.structured_input_signature[1]), "outputs": sorted(out_served), "max |served - notebook|": serving_diff}
 
 # %% [markdown]
-# ## 9. Save the checkpoint and score like the original API
+# ## 9. The run `score` loads, and scoring like the original API
 #
-# The summed-loss model becomes this variant's checkpoint, which `acg2vec-lab score IMAGE...` loads. The response
+# The summed-loss model of section 4 is already saved: it is the registry's run, and `acg2vec-lab score IMAGE...`
+# loads the run of the profile's SYNTHETIC set and seed 0 (`models.get("pix2score").find(PROFILE)`), labelled with
+# the data it was trained on. A run on your own data has another data fingerprint and so another folder: it never
+# replaces the synthetic one (here `score` would still load the synthetic run, if there is one). The response
 # shape is the webapp's `{bookmarkPredict, viewPredict, sanityPredict}` plus the arg-max bin with the README labels.
 
 # %%
-from acg2vec_lab.data.source import checkpoint_variant
 from acg2vec_lab.models.pix2score.api import to_api
-from acg2vec_lab.paths import checkpoint_dir
-from acg2vec_lab.train.run import dataset_fingerprint
 
-# the synthetic run goes where `acg2vec-lab score` looks; a run on your own data into a folder of its own
-trained_on = f"synthetic_dataset({PROFILE!r}) train split" if dataset.is_synthetic else f"{dataset.root} train split"
-ckpt = p2s.save_checkpoint(model, cfg, checkpoint_dir("pix2score", checkpoint_variant(variant_for(PROFILE), dataset)),
-                           {"seed": SEED, "trained_on": trained_on, "pcgrad": False},
-                           data_fingerprint=None if dataset.is_synthetic else dataset_fingerprint(dataset))
+scored_by_cli = models.get("pix2score").find(PROFILE, seed=SEED)  # what `score` loads for this seed
+if dataset.is_synthetic:
+    assert scored_by_cli is not None and scored_by_cli.folder == registered.run.folder, scored_by_cli
 example = to_api(out_local, 0)
-{"checkpoint": str(ckpt), "true bins": {h: int(data.y["test"][h][0]) for h in data.y["test"]}, "argmax": example["argmax"]}
+{"run": str(registered.run.folder), "weights": registered.weights_label,
+ "score loads": scored_by_cli.label if scored_by_cli else "no synthetic run for this profile",
+ "true bins": {h: int(data.y["test"][h][0]) for h in data.y["test"]}, "argmax": example["argmax"]}
 
 # %% [markdown]
 # ## 10. Headline numbers

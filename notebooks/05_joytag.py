@@ -26,9 +26,9 @@
 # cell gates JoyTag against the tag prior. Measured runtimes: the README's notebook map.
 #
 # **Your own data.** With `DATA` set to a folder (a Danbooru2021-format subset or a DeepDanbooru project), JoyTag and
-# the DeepDanbooru tagger it is compared with are trained on that data, the checkpoint goes into a folder of its own
-# (the synthetic one, which `acg2vec-lab tag --model joytag` loads, is left alone) and every number says
-# `real: <folder>` where it says SYNTHETIC here.
+# the DeepDanbooru tagger it is compared with are trained on that data, the run gets a folder of its own, keyed by
+# the data's fingerprint (the synthetic one, which `acg2vec-lab tag --model joytag` loads, is left alone), and every
+# number says `real: <folder>` where it says SYNTHETIC here.
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | full: picks the data size and the model variant
@@ -40,7 +40,7 @@ ARENA_BOOTSTRAP = 200  # bootstrap resamples of the test images for the arena's 
 
 # %%
 import acg2vec_lab
-from acg2vec_lab import gates, load_config, record, runtime, save_fig
+from acg2vec_lab import gates, load_config, models, record, runtime, save_fig
 from acg2vec_lab.config import variant_for
 from acg2vec_lab.data.source import data_source_of
 
@@ -52,7 +52,7 @@ import torch
 from IPython.display import Markdown, display
 
 runtime.seed_everything(SEED)
-cfg = load_config("joytag", PROFILE)
+cfg = models.get("joytag").config(PROFILE, seed=SEED)  # the registry's config: SEED is part of the run's key
 {k: versions[k] for k in ("python", "torch", "numpy")} | {"variant": variant_for(PROFILE)}
 
 # %% [markdown]
@@ -93,7 +93,7 @@ print(inspect.getsource(jt_model.JoyTagViT.forward))
 
 # %%
 from acg2vec_lab.data import open_dataset
-from acg2vec_lab.data.source import checkpoint_variant, headline_label, stamp_figure
+from acg2vec_lab.data.source import headline_label, stamp_figure
 from acg2vec_lab.models.joytag.preprocess import CLIP_MEAN, CLIP_STD, preprocess
 
 dataset = open_dataset(DATA, PROFILE)
@@ -121,11 +121,8 @@ fig
 from acg2vec_lab.models.joytag import train as jt
 from acg2vec_lab.models.joytag.loss import tag_loss
 
-train_posts = dataset.split("train")
-if cfg.max_train:
-    train_posts = train_posts[:cfg.max_train]
-tags, categories = jt.top_tags(train_posts, cfg.n_tags)
-x_train, y_train = jt.load_images(dataset, train_posts, cfg.image_size), jt.tag_targets(train_posts, tags)
+train_data = jt.JoyTagData.from_dataset(dataset, cfg)  # the train split (capped at cfg.max_train), its top tags
+tags, categories, x_train, y_train = train_data.tags, train_data.categories, train_data.x, train_data.y
 x_test, y_test = jt.load_images(dataset, test_posts, cfg.image_size), jt.tag_targets(test_posts, tags)
 torch.manual_seed(SEED)
 with torch.no_grad():
@@ -140,41 +137,49 @@ target = torch.from_numpy(y_train[:16])
 # AdamW (the README's LAMB is not in torch; it says AdamW also works) with cosine decay, the config's weight decay
 # (`cfg.weight_decay`) and gradient clipping (`cfg.grad_clip`), `focal2`, a horizontal flip. The output width is the
 # number of tags kept above. The figure is the mean training loss per epoch.
+#
+# The model is the registry's run (`acg2vec_lab.models.get("joytag").ensure_trained`), in a folder keyed by (config,
+# data fingerprint, seed, code version): a rerun on the same config, data and seed loads it instead of training, with
+# the history recorded when it was trained. It is the run `acg2vec-lab tag --model joytag` and the `joytag` embedder
+# load (section 5).
 
 # %%
-import time
+from acg2vec_lab.train.run import history_columns
 
-t0 = time.time()
-model, hist = jt.train(cfg, x_train, y_train, seed=SEED, log=print)
-train_seconds = time.time() - t0
+trained = models.get("joytag").ensure_trained(cfg, dataset=dataset, data=train_data)
+model = trained.info["result"]["model"] if trained.trained_now else trained.model  # the in-memory model when trained now
+hist = history_columns(trained.run.manifest()["history"])
+train_seconds = float(np.sum(hist["seconds"]))
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(range(1, len(hist["loss"]) + 1), hist["loss"], marker="o")
 ax.set_xlabel("epoch"); ax.set_ylabel("focal2 loss (x256)"); ax.set_title(f"JoyTag {variant_for(PROFILE)} training")
 save_fig(stamp_figure(fig, dataset), "loss")
-{"seconds": round(train_seconds, 1), "params": count_parameters(model), "loss first/last": (hist["loss"][0], hist["loss"][-1])}
+{"weights": trained.weights_label, "trained now": trained.trained_now, "train seconds": round(train_seconds, 1),
+ "params": count_parameters(model), "loss first/last": (hist["loss"][0], hist["loss"][-1])}
 
 # %% [markdown]
-# ## 5. Save in the released format, load back as a Tagger
+# ## 5. The run folder: the released format, loaded back as a Tagger
 #
-# `config.json` (`class` + constructor arguments) + `model.safetensors` + `top_tags.txt` (+ `categories.json`),
-# in `checkpoint_dir("joytag", variant)` (on your own data, a folder named after the data's fingerprint).
-# `load_joytag_tagger(folder)` reads it through the same loader that reads the released folder; the tagger's
-# predictions must equal the in-memory model's.
+# The run folder holds `config.json` (`class` + constructor arguments) + `model.safetensors` + `top_tags.txt`
+# (+ `categories.json`), the released JoyTag folder format, beside the run's `identity.json` and `manifest.json`.
+# `ensure_trained` reads it back through `load_joytag_tagger`, the loader that reads the released folder; the
+# tagger's predictions must equal the in-memory model's (when the run was loaded rather than trained now, both
+# come from the folder). `acg2vec-lab tag --model joytag` loads the run of the profile's SYNTHETIC set and seed 0,
+# labelled with the data it was trained on; a run on your own data has another data fingerprint and so a folder of
+# its own, and never replaces it.
 
 # %%
-from acg2vec_lab.models.joytag.tagger import load_joytag_tagger
-from acg2vec_lab.paths import checkpoint_dir
 from acg2vec_lab.tagging.base import Tagger
-from acg2vec_lab.train.run import dataset_fingerprint
 
-trained_on = f"synthetic_dataset({PROFILE!r}) train split" if dataset.is_synthetic else f"{dataset.root} train split"
-ckpt = jt.save_checkpoint(checkpoint_dir("joytag", checkpoint_variant(variant_for(PROFILE), dataset)), model, cfg, tags,
-                          categories, {"trained_on": trained_on, "seed": SEED},
-                          data_fingerprint=None if dataset.is_synthetic else dataset_fingerprint(dataset))
-joytag = load_joytag_tagger(ckpt)
+joytag = trained.info["tagger"]
 probs_test = jt.predict_probs(model, x_test)
 reload_diff = float(np.abs(joytag.predict(x_test[:8]) - probs_test[:8]).max())
-{"folder": str(ckpt), "files": sorted(p.name for p in ckpt.iterdir()), "is Tagger": isinstance(joytag, Tagger),
+tagged_by_cli = models.get("joytag").find(PROFILE, seed=SEED)  # what `tag --model joytag` loads for this seed
+if dataset.is_synthetic:
+    assert tagged_by_cli is not None and tagged_by_cli.folder == trained.run.folder, tagged_by_cli
+{"folder": str(trained.run.folder), "files": sorted(p.name for p in trained.run.folder.iterdir()),
+ "is Tagger": isinstance(joytag, Tagger), "source": joytag.source,
+ "tag --model joytag loads": tagged_by_cli.label if tagged_by_cli else "no synthetic run for this profile",
  "max |reloaded - in memory|": reload_diff}
 
 # %% [markdown]

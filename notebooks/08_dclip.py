@@ -43,7 +43,6 @@ from IPython.display import Markdown, display
 import acg2vec_lab
 from acg2vec_lab import load_config, record, runtime, save_fig
 from acg2vec_lab.config import variant_for
-from acg2vec_lab.paths import checkpoint_dir
 
 versions = runtime.setup_notebook(SEED, data="synthetic")
 pd.Series(versions, name="version").to_frame()
@@ -103,11 +102,13 @@ pd.Series({"train posts": len(data["train_posts"]), "train captions": len(data["
 # added. Recall@k (text -> image, `t2i`): the share of test captions whose own image is among the k most similar
 # test images; `i2t` the other way; `chance@k` = k / (number of test posts) is what a random ranking scores.
 # Ties are broken by gallery position (`acg2vec_lab.retrieval.metrics`, the package's one ranking rule).
+# The run is the registry's (`P.run`): its folder is keyed by (config, data fingerprint, seed, code version), so a
+# rerun with the same config resumes it or, finished, loads it; it is the run the `dclip_image` / `dclip_text`
+# embedders and `acg2vec-lab search` load.
 
 # %%
-ckpt = checkpoint_dir("dclip", variant_for(PROFILE))
-run = P.run(cfg, data, ckpt)
-print(f"steps {run['step']} (resumed from {run['resumed_from']}), {run['seconds']:.0f} s")
+run = P.run(cfg, data, dataset)
+print(f"steps {run['step']} (resumed from {run['resumed_from']}), {run['seconds']:.0f} s: {run['run'].weights_label}")
 untrained = P.random_baseline(cfg, data)
 trained = P.evaluate_model(run["model"], run["tokenize"], data, cfg)
 table = pd.DataFrame({"untrained": P.flat(untrained), "trained": P.flat(trained)})
@@ -118,14 +119,16 @@ table
 # The same replica with open_clip's HuggingFace text tower pointing at the locally converted
 # multilingual-e5-small (mean pooling + linear projection; its word-embedding table frozen for CPU
 # cost; `"query: "` prefix), trained for the configured number of steps and compared with the
-# random-init run at the same number of steps.
+# random-init run at the same number of steps. Each of the two is a config of its own (`text_init`, `steps`), so each
+# is a registry run with a folder of its own.
 
 # %%
-e5_cfg = dataclasses.replace(cfg, text_init="e5")
-e5_run = P.run(e5_cfg, data, ckpt / "e5_text", steps=cfg.e5_steps)
+e5_cfg = dataclasses.replace(cfg, text_init="e5", steps=cfg.e5_steps)
+e5_run = P.run(e5_cfg, data, dataset)
 e5_eval = P.evaluate_model(e5_run["model"], e5_run["tokenize"], data, e5_cfg)
-same_steps = P.run(cfg, data, ckpt / f"random_{cfg.e5_steps}", steps=cfg.e5_steps)
-same_eval = P.evaluate_model(same_steps["model"], same_steps["tokenize"], data, cfg)
+same_cfg = dataclasses.replace(cfg, steps=cfg.e5_steps)  # the random-init text tower, e5's step count
+same_steps = P.run(same_cfg, data, dataset)
+same_eval = P.evaluate_model(same_steps["model"], same_steps["tokenize"], data, same_cfg)
 compare = pd.DataFrame({f"random text tower, {cfg.e5_steps} steps": P.flat(same_eval),
                         f"e5 text tower, {cfg.e5_steps} steps": P.flat(e5_eval),
                         f"random text tower, {run['step']} steps": P.flat(trained)})

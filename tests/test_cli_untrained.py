@@ -56,23 +56,47 @@ def test_score_refuses_random_weights_then_labels_them_when_allowed(empty_cache,
     assert code == 0 and line["untrained"] is True and line["image"] == str(image)
 
 
-def test_score_with_a_checkpoint_is_labelled_trained(empty_cache, image, capsys):
+def test_score_loads_the_registry_run_and_says_it_is_synthetic(empty_cache, image, capsys):
+    """The run notebook 04 makes (``ensure_trained`` on the profile's synthetic set) is what ``score`` loads."""
+    from types import SimpleNamespace
+
+    from acg2vec_lab import models
+
+    rng = np.random.default_rng(0)
+    spec = models.get("pix2score")
+    cfg = spec.config("smoke")
+    x = rng.integers(0, 255, (16, cfg.input_size, cfg.input_size, 3), dtype=np.uint8)
+    y = {"bookmark_predict": rng.integers(0, 15, 16), "view_predict": rng.integers(0, 15, 16),
+         "sanity_predict": rng.integers(0, 5, 16)}
+    toy = SimpleNamespace(x={"train": x, "val": x[:8]}, y={"train": y, "val": {k: v[:8] for k, v in y.items()}})
+    trained = spec.ensure_trained(cfg, profile="smoke", data=toy)
+    assert trained.trained_now and trained.weights_label.startswith("trained on SYNTHETIC data: pix2score-")
+    code, out, err = run(capsys, "score", image, "--profile", "smoke")
+    doc = json.loads(out)
+    assert code == 0 and doc["untrained"] is False and "warning" not in doc and "UNTRAINED" not in err
+    assert doc["weights"] == trained.weights_label
+
+
+def test_score_refuses_a_checkpoint_trained_on_other_data(empty_cache, image, capsys):
+    """A run of another synthetic set, and the per-variant folder notebook 04 used to write (data not
+    recorded), are refused; the message names what the old folder was trained on."""
     import keras
 
-    from acg2vec_lab.config import load_config
+    from acg2vec_lab import models
     from acg2vec_lab.models.pix2score import train as p2s
     from acg2vec_lab.models.pix2score.model import build_pix2score
     from acg2vec_lab.paths import checkpoint_dir
 
     keras.utils.set_random_seed(0)
-    cfg = load_config("pix2score", "smoke")
-    # the weights are a fresh init, but the CLI can only know that a checkpoint exists and what it says
-    p2s.save_checkpoint(build_pix2score(cfg), cfg, checkpoint_dir("pix2score", "tiny"),
-                        {"trained_on": "synthetic_dataset('smoke') train split"})
+    spec = models.get("pix2score")
+    cfg = spec.config("smoke")
+    model = build_pix2score(cfg)
+    older = spec.run(cfg, "synthetic:synthetic-danbooru-tiny-seed0-0123456789abcdef")
+    p2s.save_checkpoint(model, cfg, older.folder, run=older)
+    p2s.save_checkpoint(model, cfg, checkpoint_dir("pix2score", "tiny"))  # an explicit save: data "unknown"
     code, out, err = run(capsys, "score", image, "--profile", "smoke")
-    doc = json.loads(out)
-    assert code == 0 and doc["untrained"] is False and "warning" not in doc and "UNTRAINED" not in err
-    assert doc["weights"].startswith("trained") and "SYNTHETIC" in doc["weights"]
+    assert_refused(code, out, err, "pix2score", "04_pix2score")
+    assert "trained on unrecorded data" in err and "(data unknown)" in err and "it is not used" in err
 
 
 def test_embed_image_refuses_untrained_illust2vec_and_lists_it(empty_cache, image, capsys):

@@ -187,6 +187,31 @@ def _contract(name, spec, tiny, overrides, source, env):
     assert _same(w0b, w0, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["pix2score", "joytag", "dclip"])
+def test_find_takes_only_the_run_of_the_profiles_data(name, tmp_path, monkeypatch):
+    """A finished run on other data (an older synthetic set) and a per-variant folder of the notebooks' old
+    explicit saves (data not recorded) are never found, and ``require`` names what the old folder holds;
+    the run keyed by the profile's synthetic data is found, labelled SYNTHETIC."""
+    from acg2vec_lab.paths import checkpoint_dir
+    from acg2vec_lab.train.run import synthetic_fingerprint
+
+    monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path))
+    spec = models.get(name)
+    cfg = spec.config("smoke")
+    spec.run(cfg, "synthetic:synthetic-danbooru-tiny-seed0-0123456789abcdef").save([], 1, complete=True)
+    Run.fresh(name, cfg, "unknown", checkpoint_dir(name, "tiny")).save([], 1, complete=True)
+    assert spec.find("smoke") is None
+    assert "trained on unrecorded data" in spec.stale("smoke") and "data unknown" in spec.stale("smoke")
+    if spec.has_tagger:
+        with pytest.raises(FileNotFoundError, match=r"tiny holds a run trained on unrecorded data.*\(data unknown\)"):
+            spec.require("smoke")
+    run = spec.run(cfg, synthetic_fingerprint("smoke"))
+    run.save([], 1, complete=True)
+    found = spec.find("smoke")
+    assert found.folder == run.folder and found.label == f"trained on SYNTHETIC data: {run.id}"
+    assert spec.find("smoke", seed=1) is None  # another seed is another run
+
+
 def test_resume_refuses_other_data_through_the_legacy_entry_points(env, tmp_path):
     """The trainers' own ``ckpt_dir`` arguments follow the same rule (DCLIP as the example)."""
     import torch
@@ -251,3 +276,33 @@ def test_config_fields_are_spelled_one_way():
         assert "max_train" in fields, (name, sorted(fields))
     with pytest.raises(ConfigError, match=r"renamed.*'train_limit': 'max_train'"):
         load_config("dclip", variant="tiny", train_limit=3)
+
+
+# An absurd learning rate: the first step moves every weight by about lr (Adam), so a later step's loss is inf/NaN.
+BOOM = {"deepdanbooru": dict(learning_rate=1e30, steps_per_epoch=3), "deepix": dict(head_lr=1e30, trunk_lr=1e30,
+        steps_per_epoch=3), "pix2score": dict(lr=1e30, batch_size=2), "joytag": dict(lr=1e30, batch_size=2),
+        "dclip": dict(lr=1e30, steps=4), "acgvoc2vec": dict(lr=1e30, max_steps=6, epochs=3)}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_a_nonfinite_loss_stops_training_before_the_weights_and_saves_no_run(name, env):
+    """One policy (``acg2vec_lab.train.guards``): every trainer raises NonFiniteLoss naming itself and the
+    step, and the run is never saved as finished (deepix used to save the NaN-updated weights as complete)."""
+    from acg2vec_lab.train.guards import NonFiniteLoss
+
+    spec = models.get(name)
+    assert sorted(BOOM) == sorted(TINY)
+    overrides = {**TINY[name]["overrides"], **BOOM[name]}
+    source = env["dataset"]
+    if name == "acgvoc2vec":
+        overrides["base"], source = env["bert"], _pairs()
+    if name == "deepix":
+        spec.base_overrides = TINY["deepdanbooru"]["overrides"]
+    try:
+        cfg = spec.config(TINY[name]["variant"], seed=0, **overrides)
+        run = Run.fresh(name, cfg, spec.source_fingerprint(source, cfg), env["root"] / f"boom-{name}")
+        with pytest.raises(NonFiniteLoss, match=rf"^{name}: non-finite loss .* the weights were not updated"):
+            spec.fit(cfg, spec.prepare(cfg, source), run)
+        assert not run.exists()
+    finally:
+        spec.__dict__.pop("base_overrides", None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -175,19 +176,59 @@ def test_top_tags_and_training_learns_a_colour_tag(tmp_path, monkeypatch):
     assert hist["loss"][-1] < hist["loss"][0]
     probs = jt.predict_probs(model, x)
     assert ((probs[:, 0] > 0.5) == (y[:, 0] > 0)).mean() > 0.9
-    # the trained folder is a Tagger
+    # the smoke profile's registry run (its folder's config.json rebuilds this network) is a Tagger
     monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path))
+    from acg2vec_lab import models
     from acg2vec_lab.models import load_tagger
-    from acg2vec_lab.paths import checkpoint_dir
     from acg2vec_lab.tagging.base import Tagger
+    from acg2vec_lab.train.run import synthetic_fingerprint
 
     with pytest.raises(FileNotFoundError, match="notebook 05"):
         load_tagger("joytag", "smoke")
-    jt.save_checkpoint(checkpoint_dir("joytag", "tiny"), model, cfg, tags, cats)
+    spec = models.get("joytag")
+    smoke_run = spec.run(spec.config("smoke"), synthetic_fingerprint("smoke"))
+    jt.save_checkpoint(smoke_run.folder, model, cfg, tags, cats, run=smoke_run)
     tagger = load_tagger("joytag", "smoke")
-    assert isinstance(tagger, Tagger) and tagger.categories == [0, 0, 4] and tagger.source.startswith("trained: ")
+    assert isinstance(tagger, Tagger) and tagger.categories == [0, 0, 4]
+    assert tagger.source == smoke_run.weights_label and tagger.source.startswith("trained on SYNTHETIC data: ")
     batch = np.stack([tagger.preprocess(im) for im in images[:4]])
     assert np.allclose(tagger.predict(batch), probs[:4], atol=1e-5)
+
+
+def test_tag_loads_the_registry_run_and_refuses_other_data(tmp_path, monkeypatch, capsys):
+    """``ensure_trained`` on the profile's synthetic set makes the run ``tag --model joytag`` and the embedder
+    load, labelled SYNTHETIC; the same config trained on other data (a researcher's folder) is not loaded,
+    nor is the per-variant folder notebook 05 used to write, and the refusal names what that folder holds."""
+    from acg2vec_lab import models
+    from acg2vec_lab.cli import main
+    from acg2vec_lab.embedders.joytag import make_embedders
+    from acg2vec_lab.models.joytag import train as jt
+    from acg2vec_lab.paths import checkpoint_dir
+
+    monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path / "cache"))
+    spec = models.get("joytag")
+    cfg = spec.config("smoke")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3, cfg.image_size, cfg.image_size)).astype(np.float32)
+    y = (rng.random((16, 4)) < 0.5).astype(np.float32)
+    toy = jt.JoyTagData(x, y, ["red", "blue", "solo", "c_x"], [0, 0, 0, 4], "toy")
+    elsewhere = spec.ensure_trained(cfg, dataset=SimpleNamespace(root=tmp_path / "own-folder", posts=[]), data=toy)
+    jt.save_checkpoint(checkpoint_dir("joytag", "tiny"), elsewhere.model, cfg, toy.tags, toy.categories)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(folder / "a.png")
+    capsys.readouterr()
+    assert main(["tag", str(folder), "--model", "joytag", "--profile", "smoke", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "notebook 05" in err and "trained on unrecorded data" in err and "(data unknown)" in err
+    assert make_embedders("smoke")[0].weights == "random init"
+    trained = spec.ensure_trained(cfg, profile="smoke", data=toy)
+    assert trained.trained_now and trained.run.folder != elsewhere.run.folder
+    assert spec.find("smoke").folder == trained.run.folder
+    assert make_embedders("smoke")[0].weights == trained.weights_label
+    assert main(["tag", str(folder), "--model", "joytag", "--profile", "smoke", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["weights"] == trained.weights_label and "SYNTHETIC" in out["weights"]
 
 
 def test_embedder_is_lazy_and_honest(tmp_path, monkeypatch):

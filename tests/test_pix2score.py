@@ -121,18 +121,21 @@ def test_training_plain_and_pcgrad_checkpoint_and_score_cli(tmp_path, monkeypatc
     # `acg2vec-lab score` uses the trained checkpoint of the profile's variant and the API's keys
     import json
 
+    from acg2vec_lab import models
     from acg2vec_lab.cli import main
     from acg2vec_lab.models.pix2score.api import image_file_b64
     from acg2vec_lab.models.pix2score.serving import predict_b64
-    from acg2vec_lab.paths import checkpoint_dir
+    from acg2vec_lab.train.run import synthetic_fingerprint
 
     monkeypatch.setenv("ACG2VEC_CACHE", str(tmp_path / "cache"))
-    p2s.save_checkpoint(plain, TINY, checkpoint_dir("pix2score", "tiny"))
+    spec = models.get("pix2score")  # the smoke profile's run; its folder's config.json rebuilds the TINY network
+    smoke_run = spec.run(spec.config("smoke"), synthetic_fingerprint("smoke"))
+    p2s.save_checkpoint(plain, TINY, smoke_run.folder, run=smoke_run)
     Image.fromarray(x[0]).save(tmp_path / "a.png")
     capsys.readouterr()
     assert main(["score", str(tmp_path / "a.png"), "--profile", "smoke"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["weights"].startswith("trained")
+    assert doc["weights"] == smoke_run.weights_label and "SYNTHETIC" in doc["weights"]
     (res,) = doc["results"]
     assert len(res["bookmarkPredict"]) == 15 and len(res["viewPredict"]) == 15 and len(res["sanityPredict"]) == 5
     ref = predict_b64(plain, [image_file_b64(tmp_path / "a.png")])

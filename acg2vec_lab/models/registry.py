@@ -34,6 +34,7 @@ from acg2vec_lab.train.run import (
     fingerprint,
     is_complete,
     label_of,
+    manifest_of,
     synthetic_fingerprint,
 )
 
@@ -177,28 +178,35 @@ class ModelSpec:
         return Run.create(self.name, cfg, data_fingerprint, folder=folder, write=write)
 
     def ensure_trained(self, cfg_or_profile: Any = None, seed: int | None = None, *, dataset: Any = None,
-                       profile: str | None = None, folder: str | os.PathLike | None = None) -> Trained:
+                       profile: str | None = None, folder: str | os.PathLike | None = None,
+                       data: Any = None) -> Trained:
         """Load the run of (config, data, seed) if it finished, else train (or resume) it.
 
         Args:
             cfg_or_profile: a config from :meth:`config`, or a profile / variant name.
             seed: overrides the config's seed (the notebook ``SEED``).
             dataset: the data source; default: the synthetic set of ``profile`` (or of
-                ``cfg_or_profile`` when that is a profile).
+                ``cfg_or_profile`` when that is a profile). Its fingerprint keys the run.
+            data: ``prepare(cfg, dataset)`` when the caller already holds it (a notebook that shows
+                the training data first), so it is not built twice; it must come from ``dataset`` (or,
+                without one, from the profile's default set, which is then only fingerprinted, not loaded).
         """
         if not self.trainable:
             raise ValueError(f"{self.name} has released weights only; use its loader")
         cfg = self._cfg(cfg_or_profile, seed)
+        fp = None
         if dataset is None:
             prof = profile if profile is not None else (cfg_or_profile if _is_profile(cfg_or_profile) else None)
             if prof is None and not _is_profile(cfg_or_profile):
                 raise ValueError(f"{self.name}.ensure_trained(cfg) needs dataset= or profile= (which data to train on)")
-            dataset = self.default_source(_profile_of(prof))
-        run = self.run(cfg, self.source_fingerprint(dataset, cfg), folder=folder)
+            fp = self.profile_fingerprint(_profile_of(prof), cfg) if data is not None else None
+            if fp is None:
+                dataset = self.default_source(_profile_of(prof))
+        run = self.run(cfg, self.source_fingerprint(dataset, cfg) if fp is None else fp, folder=folder)
         trained_now = not run.exists()
         result = None
         if trained_now:
-            result = self.fit(cfg, self.prepare(cfg, dataset), run)
+            result = self.fit(cfg, self.prepare(cfg, dataset) if data is None else data, run)
         model, info = self._loaded(run)
         if result is not None:
             info["result"] = result
@@ -208,24 +216,41 @@ class ModelSpec:
         return self.load(run), {}
 
     def find(self, profile: str | None = None, seed: int | None = None) -> Found | None:
-        """The finished checkpoint ``ensure_trained(profile, seed=seed)`` would load, else a legacy
-        per-variant folder (``checkpoint_dir(model, variant)``, written by explicit ``save_checkpoint``
-        calls) that is complete, else None. Cheap: no data set is generated, no framework imported."""
-        from acg2vec_lab.config import variant_for
-        from acg2vec_lab.paths import checkpoint_dir
+        """The finished run ``ensure_trained(profile, seed=seed)`` would load (the profile's default data,
+        config and seed, this code version), else None. Cheap: no data set is generated, no framework imported.
 
+        A run on other data (an older synthetic set, a researcher's folder) has another key and so is never
+        found here. The per-variant folders ``checkpoint_dir(model, variant)`` that notebooks wrote before
+        they trained through the registry are not read (:meth:`stale` says what one holds), except a
+        pre-manifest folder of a model with ``legacy_files`` (DeepDanbooru: test fixtures still write one)
+        and notebook 07's acgvoc2vec folder (:meth:`AcgVoc2VecSpec.find`).
+        """
         cfg = self.config(profile, **({} if seed is None else {"seed": seed}))
         fp = self.profile_fingerprint(profile, cfg)
         if fp is not None:
             run = self.run(cfg, fp, write=False)
             if run.exists():
                 return Found(run.folder, run.weights_label, run)
-        legacy = checkpoint_dir(self.name, variant_for(profile))
-        if is_complete(legacy):  # label: "trained: <folder> (trained on SYNTHETIC data: <run id>)"
-            return Found(legacy, f"trained: {legacy} ({label_of(legacy)})", None)
-        if self.legacy_files and all((legacy / f).exists() for f in self.legacy_files):
+        legacy = self._legacy_folder(profile)
+        if self.legacy_files and manifest_of(legacy) is None and all((legacy / f).exists() for f in self.legacy_files):
             return Found(legacy, f"trained: {legacy}", None)
         return None
+
+    def _legacy_folder(self, profile: str | None) -> Path:
+        from acg2vec_lab.config import variant_for
+        from acg2vec_lab.paths import checkpoint_dir
+
+        return checkpoint_dir(self.name, variant_for(profile))
+
+    def stale(self, profile: str | None = None) -> str | None:
+        """Why the profile's old per-variant folder is not used, naming the data it was trained on; None
+        when there is no finished run in it. For the "no trained run" messages of ``require`` and ``score``."""
+        legacy = self._legacy_folder(profile)
+        if not is_complete(legacy):
+            return None
+        return (f"{legacy} holds a run {label_of(legacy)} (data {manifest_of(legacy).get('data') or 'not recorded'}), "
+                f"not one keyed by the profile's data ({self.profile_fingerprint(profile) or 'unknown'}); "
+                "it is not used")
 
     train_hint: str = ""  # how a reader gets a trained run (the notebook that trains it)
 
@@ -233,10 +258,12 @@ class ModelSpec:
         """:meth:`find`, or a FileNotFoundError saying how to train the run."""
         found = self.find(profile, seed)
         if found is None:
+            stale = self.stale(profile)
             raise FileNotFoundError(
                 f"no trained {self.name} run for profile {profile or 'cpu'}"
                 f"{'' if seed is None else f' and seed {seed}'}; {self.train_hint + ', or ' if self.train_hint else ''}"
-                f"call acg2vec_lab.models.get({self.name!r}).ensure_trained({(profile or 'cpu')!r}) to train one")
+                f"call acg2vec_lab.models.get({self.name!r}).ensure_trained({(profile or 'cpu')!r}) to train one"
+                f"{f' ({stale})' if stale else ''}")
         return found
 
     # ------------------------------------------------------------------ uses
@@ -304,7 +331,6 @@ class JoyTagSpec(ModelSpec):
     config_name = "joytag"
     description = "JoyTag ViT tagger replica (released folder format), trained from scratch"
     embedder_module = "joytag"
-    legacy_files = ("config.json", "model.safetensors")
     has_tagger = True
 
     def prepare(self, cfg: Any, source: Any) -> Any:
@@ -347,7 +373,6 @@ class DclipSpec(ModelSpec):
     config_name = "dclip"
     description = "DCLIP (open_clip CLIP replica) trained on (image, tag caption) pairs"
     embedder_module = "dclip"
-    legacy_files = ("last.pt",)
 
     def prepare(self, cfg: Any, source: Any) -> Any:
         from acg2vec_lab.models.dclip.pipeline import prepare_data
@@ -412,22 +437,24 @@ class AcgVoc2VecSpec(ModelSpec):
         return load_trained(folder / "latest")
 
     def find(self, profile: str | None = None, seed: int | None = None) -> Found | None:
+        """The keyed run, else notebook 07's run: 07 still trains into ``checkpoint_dir("acgvoc2vec", variant)``
+        with a fingerprint of its sampled pairs (not comparable with the pair table's, so not checked here),
+        else a pre-manifest folder (``latest/acg2vec_train.json``)."""
         found = super().find(profile, seed)
-        if found is None:  # pre-manifest folder: latest/acg2vec_train.json
-            from acg2vec_lab.config import variant_for
-            from acg2vec_lab.paths import checkpoint_dir
-
-            legacy = checkpoint_dir(self.name, variant_for(profile))
-            if (legacy / "latest" / "acg2vec_train.json").is_file():
-                return Found(legacy, f"trained: {legacy / 'latest'}", None)
-        return found
+        if found is not None:
+            return found
+        legacy = self._legacy_folder(profile)
+        if is_complete(legacy):
+            return Found(legacy, f"trained: {legacy} ({label_of(legacy)})", None)
+        if (legacy / "latest" / "acg2vec_train.json").is_file():
+            return Found(legacy, f"trained: {legacy / 'latest'}", None)
+        return None
 
 
 class Pix2ScoreSpec(ModelSpec):
     name = "pix2score"
     config_name = "pix2score"
     description = "Pix2Score: ResNet-V2 trunk + bookmark / view / sanity heads on pixiv counts"
-    legacy_files = ("config.json", "model.weights.h5")
 
     def prepare(self, cfg: Any, source: Any) -> Any:
         from acg2vec_lab.models.pix2score.experiment import prepare_data

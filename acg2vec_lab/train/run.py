@@ -333,14 +333,6 @@ def load_torch_state(path: str | os.PathLike, map_location: str = "cpu") -> Any:
         raise ValueError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
 
 
-def legacy_run(model: str, variant: str) -> Path:
-    """The pre-registry per-variant folder ``checkpoint_dir(model, variant)`` (still written by the
-    explicit ``save_checkpoint`` calls of notebooks that do not use ``ensure_trained`` yet)."""
-    from acg2vec_lab.paths import checkpoint_dir
-
-    return checkpoint_dir(model, variant)
-
-
 def manifest_of(folder: str | os.PathLike) -> dict[str, Any] | None:
     """The manifest in ``folder`` (any run), or None."""
     path = Path(folder) / MANIFEST_FILE
@@ -367,3 +359,10 @@ def history_rows(history: Mapping[str, Sequence[float]] | Sequence[Any], key: st
         n = max((len(v) for v in history.values()), default=0)
         return [{k: v[i] for k, v in history.items() if i < len(v)} | {"epoch": i} for i in range(n)]
     return [dict(r) if isinstance(r, Mapping) else {"step": i + 1, key: r} for i, r in enumerate(history)]
+
+
+def history_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The inverse of :func:`history_rows` on a dict of per-epoch lists: a manifest's row dicts ->
+    ``{key: [value per row]}`` (the ``epoch`` index dropped), for a run that was loaded rather than trained."""
+    keys = dict.fromkeys(k for r in rows for k in r if k != "epoch")
+    return {k: [r[k] for r in rows if k in r] for k in keys}

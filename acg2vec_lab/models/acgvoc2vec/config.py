@@ -22,6 +22,8 @@ class AcgVoc2VecConfig:
         epochs / max_steps: training length; ``max_steps > 0`` stops earlier.
         lr, weight_decay, warmup_ratio: AdamW + linear warm-up/decay (sentence-transformers ``fit``
             defaults: 2e-5, 0.01; the original passed warmup = 10 % of all steps).
+        grad_clip: max global L2 norm of the gradients (sentence-transformers ``fit``'s
+            ``max_grad_norm``, 1.0; ``None``: no clipping).
         amp: mixed precision (CUDA only; the original set ``use_amp=True``).
         scale: MNRL similarity scale (library default 20).
         freeze_word_embeddings: keep the 96 M-parameter embedding table fixed (CPU budget only).
@@ -53,6 +55,7 @@ class AcgVoc2VecConfig:
     lr: float = 2e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    grad_clip: float | None = 1.0
     amp: bool = True
     scale: float = 20.0
     freeze_word_embeddings: bool = False

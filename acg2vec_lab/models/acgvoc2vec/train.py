@@ -228,6 +228,7 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
     t0 = time.perf_counter()
     epoch_batches: dict[int, list[np.ndarray]] = {}
     from acg2vec_lab import progress
+    from acg2vec_lab.train.guards import check_finite
 
     bar = progress.bar(total=stop, initial=step, desc="acgvoc2vec train", unit="step")
     while step < stop:
@@ -239,10 +240,12 @@ def train(cfg: AcgVoc2VecConfig, pairs: pd.DataFrame, ckpt_dir: str | Path | Non
         fb = _features(model, [text_b[i] for i in sel], device)
         with torch.autocast("cuda", enabled=use_amp):
             loss = loss_fn([fa, fb], None)
+        check_finite(loss, "acgvoc2vec", f"epoch {epoch} step {step}", str(run.folder) if run is not None else "")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # fit's max_grad_norm
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(opt)
         scaler.update()
         sched.step()

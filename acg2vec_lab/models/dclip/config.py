@@ -26,13 +26,15 @@ class DclipConfig:
         batch_size: pairs per step (original 40).
         steps: optimiser steps of one training run (the original ran 1-6 epochs over ~3 M + ~100 M
             images; a step count is what a CPU budget can state).
+        grad_clip: max global L2 norm of the gradients (``None``: no clipping, as the original and
+            open_clip's default train).
         checkpoint_every: steps between checkpoints (also written at the end).
         amp: mixed precision on CUDA (the original trained fp16 weights with an fp32 optimiser step).
         max_train / max_eval: caps on the number of train / test posts used (None = all).
         zero_shot_min_count: tags that occur at least this often in the train split are the
             zero-shot label set.
-        compare_e5_text: the notebook also trains the e5-initialised variant and compares.
-        e5_steps: steps of that e5-initialised run (its text tower is 118 M parameters).
+        e5_steps: steps of the e5-initialised run notebook 08 trains and compares (its text tower is 118 M
+            parameters; 0 in full, where the comparison is not run for real).
     """
 
     model_name: str | None = None
@@ -49,12 +51,12 @@ class DclipConfig:
     weight_decay: float = 1e-4
     batch_size: int = 40
     steps: int = 1000
+    grad_clip: float | None = None
     checkpoint_every: int = 500
     amp: bool = False
     max_train: int | None = None
     max_eval: int | None = None
     zero_shot_min_count: int = 3
-    compare_e5_text: bool = True
     e5_steps: int = 100
     seed: int = 0
 

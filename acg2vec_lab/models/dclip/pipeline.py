@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,10 +37,20 @@ def prepare_data(cfg: DclipConfig, dataset: Any) -> dict[str, Any]:
             "pair_image": pair_image, "captions": captions, "transform": tf}
 
 
-def run(cfg: DclipConfig, data: dict[str, Any], ckpt_dir: str | Path | None, steps: int | None = None,
-        resume: bool = True) -> dict[str, Any]:
-    return T.train(cfg, data["train_images"], data["pair_image"], data["captions"], ckpt_dir=ckpt_dir,
-                   resume=resume, steps=steps)
+def run(cfg: DclipConfig, data: dict[str, Any], dataset: Any) -> dict[str, Any]:
+    """Train, resume or (when finished) load the run of ``cfg`` on ``dataset`` (the registry's run:
+    ``models.get("dclip").run`` keys the same folder).
+
+    ``data`` is :func:`prepare_data` of ``cfg`` and ``dataset``. The run's folder is keyed by (config, data
+    fingerprint of ``dataset``, seed, code version), so every variant a notebook trains (the e5-initialised
+    text tower, a shorter random-init run) is a config of its own with a folder of its own, and a changed
+    config never resumes a stale folder. ``dataset=None``: train in memory, nothing saved (tests).
+    Returns :func:`~acg2vec_lab.models.dclip.train.train`'s dict.
+    """
+    from acg2vec_lab.train.run import Run, dataset_fingerprint
+
+    keyed = None if dataset is None else Run.create("dclip", cfg, dataset_fingerprint(dataset))
+    return T.train(cfg, data["train_images"], data["pair_image"], data["captions"], run=keyed)
 
 
 def evaluate_model(model: Any, tokenize: Any, data: dict[str, Any], cfg: DclipConfig) -> dict[str, Any]:

@@ -138,6 +138,7 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
     t0 = time.perf_counter()
     model.train()
     from acg2vec_lab import progress
+    from acg2vec_lab.train.guards import check_finite
 
     bar = progress.bar(total=steps, initial=step, desc="dclip train", unit="step")
     while step < steps:
@@ -151,8 +152,11 @@ def train(cfg: DclipConfig, images: Any, pair_image: Sequence[int], captions: Se
             scale = model.logit_scale.exp()
             logits = scale * img_f @ txt_f.T
             loss = clip_loss(logits, logits.T)
+        check_finite(loss, "dclip", f"step {step}", str(run.folder) if run is not None else "")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():  # CLIP clamps the temperature at 100
             model.logit_scale.clamp_(0, math.log(100))

@@ -368,7 +368,7 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
     import keras
 
     from acg2vec_lab.config import load_config, to_dict
-    from acg2vec_lab.train.guards import NaNGuard, check_bn_statistics, repair_bn_statistics
+    from acg2vec_lab.train.guards import NaNGuard, NonFiniteLoss, check_bn_statistics, repair_bn_statistics
 
     t0 = time.perf_counter()
     cfg = cfg or load_config("deepdanbooru_train", profile)
@@ -450,10 +450,11 @@ def train_tagger(profile: str | None = None, cfg: Any = None, dataset: Any = Non
                              validation_data=(val_x, val_y), validation_batch_size=cfg.batch_size, shuffle=False)
             row = {k: float(v[-1]) for k, v in hist.history.items()}
             row.update(epoch=epoch, lr=lr_for_epoch(cfg, epoch), seconds=round(time.perf_counter() - te, 2))
-            if guard.triggered:
-                state["guard_events"] += guard.events
-                state["history"].append(row)
-                break  # weights are the last good snapshot; the checkpoint on disk is the last good epoch
+            if guard.triggered:  # the checkpoint on disk is the last good epoch: a resume continues from it
+                ev = guard.events[-1]
+                raise NonFiniteLoss(f"deepdanbooru: non-finite loss {ev['loss']} at epoch {ev['epoch']} batch "
+                                    f"{ev['batch']}; the weights were not updated with it; the last committed "
+                                    f"checkpoint ({state['epochs_done']} epochs) is in {ckpt}")
             if cfg.bn_check:
                 issues = check_bn_statistics(model)
                 if issues:

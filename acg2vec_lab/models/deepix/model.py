@@ -130,15 +130,24 @@ class DifferentialTrainer:
                           for y, p in ((yb, pb), (yv, pv), (ys, ps))]
                 loss = tf.add_n(losses)
             grads = tape.gradient(loss, self.trunk_vars + self.head_vars)
-            self.trunk_opt.apply_gradients(zip(grads[:n_t], self.trunk_vars))
-            self.head_opt.apply_gradients(zip(grads[n_t:], self.head_vars))
+
+            def apply():
+                self.trunk_opt.apply_gradients(zip(grads[:n_t], self.trunk_vars))
+                self.head_opt.apply_gradients(zip(grads[n_t:], self.head_vars))
+                return tf.constant(True)
+
+            # a non-finite loss never reaches the weights (train/guards.py's one policy)
+            tf.cond(tf.math.is_finite(loss), apply, lambda: tf.constant(False))
             return loss, losses
 
         self._step = tf.function(step)
 
     def fit(self, x: np.ndarray, targets: dict[str, np.ndarray], epochs: int, batch_size: int,
             steps_per_epoch: int | None = None, seed: int = 0) -> list[dict[str, float]]:
-        """Shuffled mini-batch training; stops (and says so) on a non-finite loss."""
+        """Shuffled mini-batch training. A non-finite loss is not applied and raises
+        :class:`~acg2vec_lab.train.guards.NonFiniteLoss` naming the epoch and batch."""
+        from acg2vec_lab.train.guards import check_finite
+
         history: list[dict[str, Any]] = []
         n = len(x)
         from acg2vec_lab import progress
@@ -154,9 +163,7 @@ class DifferentialTrainer:
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 loss, parts = self._step(x[idx], targets["bookmark"][idx], targets["view"][idx], targets["sanity"][idx])
                 vals = np.array([float(loss)] + [float(p) for p in parts])
-                if not np.isfinite(vals).all():
-                    history.append({"epoch": epoch, "stopped": f"non-finite loss at batch {b}"})
-                    return history
+                check_finite(vals.sum(), "deepix", f"epoch {epoch} batch {b}")
                 sums += vals
             m = sums / nb
             history.append({"epoch": epoch, "loss": m[0], "bookmark_ce": m[1], "view_ce": m[2], "sanity_ce": m[3],

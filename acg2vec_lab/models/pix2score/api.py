@@ -55,31 +55,26 @@ def _found(profile: str | None):
 
 
 def _untrained_label(profile: str | None) -> str:
-    from acg2vec_lab.config import variant_for
-    from acg2vec_lab.paths import checkpoint_dir
+    from acg2vec_lab import models
 
-    return (f"random init (no trained Pix2Score for profile {profile or 'cpu'}, e.g. in "
-            f"{checkpoint_dir('pix2score', variant_for(profile))}; run notebook 04 to train one)")
+    stale = models.get("pix2score").stale(profile)
+    return (f"random init (no trained Pix2Score run for profile {profile or 'cpu'}; run notebook 04 to train one"
+            f"{f'; {stale}' if stale else ''})")
 
 
 def load_for_scoring(profile: str | None = None, seed: int = 0) -> tuple[Any, str]:
-    """The trained checkpoint of the profile if one exists, else a random-init model; with a weights label.
+    """The profile's trained run if it exists, else a random-init model; with a weights label.
 
-    The label is the registry's (``"trained ..."``, ``"trained: <folder>"`` for a folder written by
-    ``save_checkpoint``), plus what it was trained on when the checkpoint's ``trained_on`` says and
-    the label does not (notebook 04 trains on the SYNTHETIC set); or ``"random init ..."`` when there
-    is no checkpoint (the ``score`` command refuses such a model unless ``--allow-untrained``).
+    The label is the registry run's: ``"trained on SYNTHETIC data: pix2score-<key>"`` for the run notebook 04
+    trains (the profile's synthetic set, config and seed); or ``"random init ..."`` when there is no such run
+    (the ``score`` command refuses such a model unless ``--allow-untrained``).
     """
     from acg2vec_lab.config import load_config
     from acg2vec_lab.models.pix2score.train import load_checkpoint
 
     found = _found(profile)
     if found is not None:
-        model, _, meta = load_checkpoint(found.folder)
-        label, trained_on = found.label, str(meta.get("trained_on", ""))
-        if trained_on and "synthetic" not in label.lower():
-            label += f" (on {'SYNTHETIC data, ' if 'synthetic' in trained_on.lower() else ''}{trained_on})"
-        return model, label
+        return load_checkpoint(found.folder)[0], found.label
     import keras
 
     from acg2vec_lab.models.pix2score.model import build_pix2score

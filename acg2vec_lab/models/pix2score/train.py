@@ -194,20 +194,42 @@ def fit(cfg: Any, data: Any, run: Any, verbose: int = 0) -> dict[str, Any]:
     """Train into ``run`` (a :class:`~acg2vec_lab.train.run.Run`) on ``data``
     (:class:`~acg2vec_lab.models.pix2score.experiment.PixivData`), with the NaN guard; a finished run
     is only loaded. Pix2Score trains all its epochs in one ``fit`` call, so resuming is loading."""
-    from acg2vec_lab.train.guards import NaNGuard
+    import time
+
+    from acg2vec_lab.train.guards import NaNGuard, NonFiniteLoss
     from acg2vec_lab.train.run import history_rows
 
     if run.exists():
         return {"model": load_checkpoint(run.folder)[0], "history": run.manifest()["history"], "resumed": True}
     guard = NaNGuard(verbose=False)
+    t0 = time.perf_counter()
     model, hist = train(cfg, data.x["train"], data.y["train"], data.x.get("val"), data.y.get("val"), seed=run.seed,
                         callbacks=[guard])
+    seconds = time.perf_counter() - t0
+    if guard.triggered:  # nothing is saved: Pix2Score has no mid-run checkpoint, so a rerun starts over
+        ev = guard.events[-1]
+        raise NonFiniteLoss(f"pix2score: non-finite loss {ev['loss']} at epoch {ev['epoch']} batch {ev['batch']}; "
+                            f"the weights were not updated with it and nothing was saved in {run.folder}")
     epoch_hist = {k: v for k, v in hist.items() if isinstance(v, list)}
     metrics = {k: v for k, v in hist.items() if not isinstance(v, list)}
     rows = history_rows(epoch_hist)
-    save_checkpoint(model, cfg, run.folder, {"trained_on": run.data, "guard_events": guard.events}, run=run,
-                    history=rows, metrics=metrics)
+    save_checkpoint(model, cfg, run.folder, {"trained_on": run.data, "guard_events": guard.events,
+                                             "train_seconds": seconds}, run=run, history=rows, metrics=metrics)
     return {"model": model, "history": rows, "metrics": metrics, "resumed": False}
+
+
+def run_history(run: Any) -> dict[str, Any]:
+    """A finished run's history in :func:`train`'s shape, read from its manifest (the same whether the run
+    was trained just now or earlier): per-epoch lists (``loss``, ``val_loss``, ...), the BN re-estimation
+    numbers, and ``guard_events`` / ``train_seconds`` of the training call."""
+    manifest = run.manifest()
+    if not (manifest and manifest.get("complete")):
+        raise ValueError(f"{run.folder}: no finished pix2score run (train it with fit or ensure_trained first)")
+    from acg2vec_lab.train.run import history_columns
+
+    extra = manifest.get("extra", {})
+    return (history_columns(manifest["history"]) | dict(manifest.get("metrics", {}))
+            | {"guard_events": list(extra.get("guard_events", [])), "train_seconds": extra.get("train_seconds")})
 
 
 def save_checkpoint(model: Any, cfg: Any, folder: str | os.PathLike, extra: dict[str, Any] | None = None,
