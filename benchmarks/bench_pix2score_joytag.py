@@ -17,27 +17,15 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
 import acg2vec_lab  # noqa: F401  (environment defaults before tensorflow)
 from acg2vec_lab import runtime
 from acg2vec_lab.config import load_config
+from acg2vec_lab.dev.timing import time_calls
 
 MODELS = ("pix2score_full", "pix2score_tiny", "joytag_full", "joytag_tiny")
-
-
-def _time(fn, batches, repeats: int) -> list[float]:
-    for b in batches:  # warm-up: graph tracing, allocator, caches
-        fn(b)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for b in batches:
-            fn(b)
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def bench_pix2score(variant: str, n: int, batch: int, repeats: int) -> dict:
@@ -53,7 +41,7 @@ def bench_pix2score(variant: str, n: int, batch: int, repeats: int) -> dict:
     call = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32)])
     x = np.random.default_rng(0).random((n, s, s, 3), dtype=np.float32)
     batches = [tf.constant(x[i:i + batch]) for i in range(0, n, batch)]
-    times = _time(call, batches, repeats)
+    times = time_calls(lambda: [call(b) for b in batches], repeats)  # seconds per pass over every batch
     return {"framework": "tensorflow", "input": f"{s}x{s}", "params": int(model.count_params()), "times_s": times}
 
 
@@ -73,7 +61,7 @@ def bench_joytag(variant: str, n: int, batch: int, repeats: int) -> dict:
         with torch.inference_mode():
             return model(b)
 
-    times = _time(call, batches, repeats)
+    times = time_calls(lambda: [call(b) for b in batches], repeats)  # seconds per pass over every batch
     return {"framework": "torch", "input": f"{s}x{s}", "params": int(count_parameters(model)), "times_s": times}
 
 

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 import acg2vec_lab  # noqa: F401  (before tensorflow)
+from acg2vec_lab.dev.timing import time_calls
 
 MODEL = "models-se/up2x-conservative"
 
@@ -33,16 +34,6 @@ def _image(h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(img[200:200 + h, 300:300 + w])
 
 
-def _timeit(fn, repeat: int) -> float:
-    fn()  # warm-up (TF tracing, oneDNN primitive creation)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def speed(size: int, repeat: int) -> dict:
     import torch
 
@@ -53,13 +44,14 @@ def speed(size: int, repeat: int) -> dict:
     m, pro = weights.load_official(MODEL)
     tfm = convert.tf_from_torch(m)
     res = {"image": f"{size}x{size} -> {2 * size}x{2 * size}", "model": MODEL}
-    res["torch_s"] = _timeit(lambda: torch_model.upscale_image(m, img, pro), repeat)
-    res["tf_s"] = _timeit(lambda: tf_model.upscale_image(tfm, img, pro), repeat)
+    # best of `repeat` after one untimed warm-up (TF tracing, oneDNN primitive creation)
+    res["torch_s"] = min(time_calls(lambda: torch_model.upscale_image(m, img, pro), repeat))
+    res["tf_s"] = min(time_calls(lambda: tf_model.upscale_image(tfm, img, pro), repeat))
     res["tf_over_torch"] = res["tf_s"] / res["torch_s"]
     reason = engine.ensure_system_libs()
     if reason is None:
         eng = engine.engine(2, -1, "se")
-        res["ncnn_s"] = _timeit(lambda: engine.run(eng, img), repeat)
+        res["ncnn_s"] = min(time_calls(lambda: engine.run(eng, img), repeat))
     else:
         res["ncnn_s"] = f"unavailable: {reason}"
     return res

@@ -21,30 +21,19 @@ import time
 import numpy as np
 
 import acg2vec_lab  # noqa: F401  (environment defaults before torch)
+from acg2vec_lab.dev.timing import time_calls
 
 
 def bandwidth_gbs(gb: float = 2.0, repeats: int = 5) -> float:
     """Read bandwidth: bytes of a large float32 array / time of ``a.sum()`` (best of ``repeats``)."""
     a = np.ones(int(gb * 1e9 / 4), dtype=np.float32)
-    a.sum()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a.sum()
-        times.append(time.perf_counter() - t0)
-    return a.nbytes / min(times) / 1e9
+    return a.nbytes / min(time_calls(a.sum, repeats)) / 1e9
 
 
 def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     """fp32 GEMM throughput (best of ``repeats``), the compute bound of batched exact search."""
     a = np.random.default_rng(0).normal(size=(n, n)).astype(np.float32)
-    a @ a
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ a
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / min(times) / 1e9
+    return 2 * n**3 / min(time_calls(lambda: a @ a, repeats)) / 1e9
 
 
 def base_embeddings(n_images: int) -> np.ndarray:

@@ -20,16 +20,7 @@ import statistics
 import time
 
 import acg2vec_lab  # noqa: F401  (offline defaults; before any framework)
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from acg2vec_lab.dev.timing import time_calls
 
 
 def text_embedder(lengths=(16, 32), batch: int = 64, repeats: int = 3) -> dict:
@@ -43,7 +34,7 @@ def text_embedder(lengths=(16, 32), batch: int = 64, repeats: int = 3) -> dict:
         got = {len(ids) for ids in model.tokenizer([e5.QUERY_PREFIX + t for t in texts], truncation=True,
                                                     max_length=n)["input_ids"]}
         assert got == {n}, got
-        sec = _median_seconds(lambda t=texts: model.encode(t, batch_size=batch, show_progress_bar=False), repeats)
+        sec = statistics.median(time_calls(lambda t=texts: model.encode(t, batch_size=batch, show_progress_bar=False), repeats))
         out[f"sentences_per_s@{n}tok"] = round(batch / sec, 1)
     return out
 
@@ -63,8 +54,8 @@ def dclip(name: str, cfg, batch_images: int, batch_texts: int, repeats: int) -> 
     tok = M.Tokenize(cfg)
     tokens = tok(["hakurei reimu from touhou with 1girl,solo,red bow,long hair " * 4] * batch_texts)
     with torch.inference_mode():
-        si = _median_seconds(lambda: model.encode_image(images), repeats)
-        st = _median_seconds(lambda: model.encode_text(tokens), repeats)
+        si = statistics.median(time_calls(lambda: model.encode_image(images), repeats))
+        st = statistics.median(time_calls(lambda: model.encode_text(tokens), repeats))
     return {"model": name, "params": M.count_params(model), "image_size": size, "build_s": round(build_s, 1),
             "images_per_s": round(batch_images / si, 2), "captions_per_s": round(batch_texts / st, 1),
             "batch_images": batch_images, "batch_texts": batch_texts}

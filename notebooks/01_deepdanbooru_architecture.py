@@ -34,30 +34,31 @@ BATCH = 2  # images per parity batch
 BUILD_SPEC_VARIANTS = False  # True: also build v1/v2/v4/resnet_152 in Keras to confirm the formula (about a minute)
 
 # %%
+import acg2vec_lab  # first: its environment defaults (oneDNN off, offline hubs) must precede keras and torch
+
+# isort: split
 import inspect
 import time
 
+import keras
 import numpy as np
 import pandas as pd
+import torch
 from IPython.display import Markdown
 
-import acg2vec_lab
-from acg2vec_lab import load_config, record, runtime
+from acg2vec_lab import load_config, record, runtime, save_fig, viz
 
-versions = runtime.setup_notebook(SEED, data="none")  # random weights, random inputs; the Ren'Py art rows say "real"
+# seeds keras / TF and torch too (imported above); random weights, random inputs: the Ren'Py art rows say "real"
+versions = runtime.setup_notebook(SEED, data="none")
 pd.Series(versions, name="version").to_frame()
 
 # %%
-import keras
-import torch
-
 from acg2vec_lab.models.deepdanbooru import loaders as L
 from acg2vec_lab.models.deepdanbooru import tf_model as T
 from acg2vec_lab.models.deepdanbooru.config import EMBEDDING_CUTS, VARIANTS, DeepDanbooruConfig
 from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec, describe_cut
 from acg2vec_lab.paths import run_dir
 
-runtime.seed_everything(SEED)  # tensorflow and torch are imported now
 pd.DataFrame([{"variant": k, "filter_sizes": v[0], "repeat_sizes": v[1], "head": v[2]} for k, v in VARIANTS.items()])
 
 # %% [markdown]
@@ -90,6 +91,19 @@ v3_top = T.topology(v3)
 stage_table = pd.DataFrame(T.stage_table(v3))
 print(f"built in {v3_build_s:.1f} s; layer types: {T.layer_type_counts(v3)}")
 stage_table
+
+# %% [markdown]
+# The same table as a figure: what each stage hands on, read off the built graph. The channels never shrink
+# while the feature map halves; the axis is logarithmic (base two), so each halving or doubling is one equal step.
+
+# %%
+stage_sizes = {f"stage {r.stage} ({r.blocks} blocks)": {"output channels": r.out_ch, "bottleneck channels": r.mid_ch,
+                                                         "feature-map side (px)": int(r.spatial.split("x")[0])}
+               for r in stage_table.itertuples()}
+fig = viz.grouped_bars(stage_sizes, f"resnet_custom_v3 at {full_cfg.image_size} px: output of each stage (built graph)",
+                       "size (log2 axis)", log2=True)
+save_fig(fig, "stage_sizes")
+viz.show(fig)
 
 # %% [markdown]
 # ## 3. Where `activation_96` and `add_43` sit

@@ -41,7 +41,7 @@ KS = (1, 5, 10)  # recall@k cut-offs
 
 # %%
 import acg2vec_lab
-from acg2vec_lab import gates, load_config, record, runtime
+from acg2vec_lab import gates, load_config, record, runtime, save_fig, viz
 from acg2vec_lab.data.source import data_source_of
 
 versions = runtime.setup_notebook(SEED, data=data_source_of(DATA))
@@ -52,7 +52,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from acg2vec_lab.data import open_dataset
-from acg2vec_lab.data.source import headline_label
+from acg2vec_lab.data.source import headline_label, stamp_figure
 from acg2vec_lab.models import get as get_model
 from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec, describe_cut
 from acg2vec_lab.models.deepdanbooru.train import build_tagger_model, prepare_images, train_tagger
@@ -112,8 +112,8 @@ probs, emb = two_out(x_test[:4], training=False)
 # %% [markdown]
 # ## 3. illust2vec of the untuned trunk (both cuts), leave-one-out retrieval on the test split
 #
-# Each test image queries all the others by cosine similarity. Relevance `character`: the neighbour shares the
-# query's character tag; `bookmark_bin`: it falls in the same bookmark bin (the label deepix learns next).
+# Each test image queries all the others by cosine similarity. Relevance `character`: the neighbour shares a
+# character tag with the query; `bookmark_bin`: it falls in the same bookmark bin (the label deepix learns next).
 # `recall@k` is the share of a query's relevant images found in its top k, averaged over queries;
 # `chance_recall@k` is what a random ranking gets (k over the gallery size). The metrics come from
 # `acg2vec_lab.retrieval.metrics`. A third row is the same architecture at random initialisation (never trained):
@@ -122,19 +122,14 @@ probs, emb = two_out(x_test[:4], training=False)
 
 # %%
 before = {cut: trunk_embeddings(trunk_model(tagger, cut), x_test, cfg.l2_normalize) for cut in ("activation_96", "add_43")}
-runtime.seed_everything(SEED)
+runtime.seed_everything(SEED)  # a reseed, not a repeat: TF came in after the setup, and the tagger's load drew from it
 untrained = build_tagger_model(tagger_run.state["model_variant"], len(tagger_run.tags))
 random_init = trunk_embeddings(trunk_model(untrained, cfg.cut), x_test, cfg.l2_normalize)
 def character_only(e, posts, ks):
     """retrieval_metrics' `character` relevance alone, for data without the bookmark labels."""
-    from acg2vec_lab.models.deepix.experiment import main_character
-    from acg2vec_lab.retrieval.metrics import chance_recall, evaluate, relevance_identity
+    from acg2vec_lab.retrieval.metrics import leave_one_out, same_character_relevance
 
-    rel = relevance_identity([main_character(p) for p in posts], [main_character(p) for p in posts])
-    exclude = np.eye(len(posts), dtype=bool)
-    m = evaluate(e @ e.T, rel, ks, exclude=exclude)
-    m.update({f"chance_recall@{k}": float(c) for k, c in zip(ks, chance_recall(rel, ks, exclude))})
-    return {"character": m}
+    return {"character": leave_one_out(e, same_character_relevance(posts), ks)}
 def table(embs):
     rows = []
     for name, e in embs.items():
@@ -198,6 +193,18 @@ if HAS_SCORES:
 else:  # no tuned trunk: the untuned rows only
     comparison = table({f"untuned {cfg.cut}": before[cfg.cut]})
 comparison.round(4)
+
+# %% [markdown]
+# The retrieval numbers of sections 3 and 5 as one figure: recall@10 for each relevance, every embedding side by
+# side, and the chance level of a random ranking as a dashed line over each group.
+
+# %%
+bars = pd.concat([untuned_table, comparison]).drop_duplicates(["embedding", "relevance"])
+fig = viz.grouped_bars({rel: dict(zip(g["embedding"], g["recall@10"])) for rel, g in bars.groupby("relevance", sort=False)},
+                       f"{DATA_LABEL}: illust2vec leave-one-out retrieval on the test split, before / after deepix",
+                       "recall@10", chance=bars.groupby("relevance", sort=False)["chance_recall@10"].first().to_dict())
+save_fig(stamp_figure(fig, ds), "retrieval_before_after")
+viz.show(fig)
 
 # %% [markdown]
 # ## 6. Headline numbers

@@ -31,13 +31,11 @@ SEED = 0  # seeds numpy / torch / TF for the random-weight parts
 WEB_PORT = True  # False leaves out the browser-port section (for a machine without `bash scripts/setup_web.sh`)
 
 # %%
-import acg2vec_lab
-from acg2vec_lab import load_config, record, runtime, save_fig
+import acg2vec_lab  # first: its environment defaults (oneDNN off, offline hubs) must precede tensorflow and torch
 
-versions = runtime.setup_notebook(SEED, data="real")
+# isort: split
 import inspect
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -45,10 +43,12 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
 
+from acg2vec_lab import load_config, record, runtime, save_fig, viz
 from acg2vec_lab.models.real_cugan import convert, notes, quality, tf_model, tiling, weights
 from acg2vec_lab.models.real_cugan import torch_model as tm
 from acg2vec_lab.port import layout, transposed
 
+versions = runtime.setup_notebook(SEED, data="real")  # after the imports: seeds torch and tensorflow too
 cfg = load_config("real_cugan", PROFILE)
 pd.set_option("display.width", 200); pd.set_option("display.max_colwidth", 60)
 cfg
@@ -60,7 +60,6 @@ cfg
 # `transpose(2, 3, 1, 0)` and nothing else (no flip: both cross-correlate).
 
 # %%
-torch.manual_seed(SEED)
 conv = torch.nn.Conv2d(3, 4, 3)                       # weight (out=4, in=3, kh=3, kw=3)
 x_nchw = torch.rand(1, 3, 6, 7)                       # (N, C, H, W)
 y_torch = conv(x_nchw).detach().numpy()               # (1, 4, 4, 5)
@@ -97,7 +96,7 @@ notes.kernel_layouts(model, tfm)
 
 # %%
 n, k, s, p = 5, 4, 2, 3
-torch.manual_seed(SEED)
+torch.manual_seed(SEED)  # reseeded: section 2's model build drew from torch's generator
 deconv = torch.nn.ConvTranspose2d(1, 1, k, s, p, bias=False)          # weight (in=1, out=1, 4, 4)
 x = torch.arange(n * n, dtype=torch.float32).reshape(1, 1, n, n) / (n * n)
 ref = deconv(x).detach().numpy()[0, 0]                                # (2n-4, 2n-4) = (6, 6)
@@ -171,7 +170,7 @@ notes.tensorarray_tile_means(tfm, tm.to_network_range(demo, pro)[None], cfg.tile
 # profile's widths, then the official model on a real crop.
 
 # %%
-torch.manual_seed(SEED)
+torch.manual_seed(SEED)  # reseeded: the random replica does not depend on the sections above
 rand_model = tm.UpCunet(2, cfg.base, True, cfg.se_reduction).eval()
 rand_tf = convert.tf_from_torch(rand_model)
 h, w = cfg.parity_sizes[0]
@@ -219,10 +218,10 @@ up_torch = tm.upscale_image(model, demo, pro)
 up_tf = tf_model.upscale_image(tfm, demo, pro)
 bic = quality.bicubic(demo, (2 * demo.shape[1], 2 * demo.shape[0]))
 near = np.repeat(np.repeat(demo, 2, 0), 2, 1)
-fig = quality.side_by_side([near, bic, up_torch, up_tf], ["input (nearest 2x)", "bicubic", "Real-CUGAN torch", "Real-CUGAN TF"])
+fig = viz.image_grid([[near, bic, up_torch, up_tf]], titles=[["input (nearest 2x)", "bicubic", "Real-CUGAN torch", "Real-CUGAN TF"]],
+                     interpolation="nearest", cell=(3.0, 3.2), title_size=8)
 save_fig(fig, "before_after")
-display(fig)
-plt.close(fig)  # shown once (display), not again by the inline backend
+viz.show(fig)
 tf_vs_torch_uint8 = float((up_torch == up_tf).mean())
 tf_vs_torch_uint8
 
@@ -248,12 +247,12 @@ tile_table
 # %%
 bug_in = np.ascontiguousarray(demo[: cfg.demo_crop // 2, : cfg.demo_crop])  # non-square shows the swap
 bug = quality.transpose_bug_demo(model, bug_in, pro)
-fig = quality.side_by_side([bug["correct"], bug["acg2vec_bug"], bug["T_f_T"],
-                            (np.abs(bug["correct"].astype(int) - bug["acg2vec_bug"].astype(int)) * 8).clip(0, 255).astype(np.uint8)],
-                           ["correct port", "(3,2,1,0) port", "T(f(T(x)))", "|correct - bug| x8"])
+fig = viz.image_grid([[bug["correct"], bug["acg2vec_bug"], bug["T_f_T"],
+                       (np.abs(bug["correct"].astype(int) - bug["acg2vec_bug"].astype(int)) * 8).clip(0, 255).astype(np.uint8)]],
+                     titles=[["correct port", "(3,2,1,0) port", "T(f(T(x)))", "|correct - bug| x8"]],
+                     interpolation="nearest", cell=(3.0, 3.2), title_size=8)
 save_fig(fig, "acg2vec_transpose_bug")
-display(fig)
-plt.close(fig)
+viz.show(fig)
 {k: v for k, v in bug.items() if not isinstance(v, np.ndarray)}
 
 # %% [markdown]
@@ -288,23 +287,16 @@ cugan_methods = [f"Real-CUGAN {v} (torch)" for v in cfg.quality_variants]
 methods = ["bicubic", "waifu2x UpConv7"] + cugan_methods
 zoom = min(96, cfg.quality_crop)
 row_of = qt.set_index(["method", "image"])
-fig, axes = plt.subplots(2, len(methods) + 1, figsize=(2.6 * (len(methods) + 1), 5.6))
 panels = [("original", quality_crops[0][1], "")] + [
     (m_.replace("Real-CUGAN ", "").replace(" (torch)", ""), outs[(m_, name0)],
      f"\nPSNR {row_of.loc[(m_, name0), 'psnr']:.2f}  grad {row_of.loc[(m_, name0), 'grad_ratio']:.2f}") for m_ in methods]
-for j, (title, im, extra) in enumerate(panels):
-    axes[0, j].imshow(im[:zoom, :zoom], interpolation="nearest")
-    axes[0, j].set_title(title + extra, fontsize=7)
-    lum = im[:zoom, :zoom].astype(float) @ np.array([0.299, 0.587, 0.114])
-    axes[1, j].imshow(np.hypot(*np.gradient(lum)), cmap="magma", vmin=0, vmax=60)
-    axes[1, j].set_title("edge magnitude", fontsize=7)
-for ax in axes.ravel():
-    ax.axis("off")
-fig.suptitle(f"{name0}: top-left {zoom} px of the 2x upscale of a bicubic-downscaled crop (real Ren'Py art)", fontsize=9)
-fig.tight_layout()
+crops = [im[:zoom, :zoom] for _, im, _ in panels]
+edges = [np.hypot(*np.gradient(c.astype(float) @ np.array([0.299, 0.587, 0.114]))) for c in crops]  # |grad| of luma
+fig = viz.image_grid([crops, edges], titles=[[t + extra for t, _, extra in panels], ["edge magnitude"] * len(edges)],
+                     cmap=[None, "magma"], vmin=[None, 0], vmax=[None, 60], interpolation="nearest", cell=(2.6, 2.8),
+                     suptitle=f"{name0}: top-left {zoom} px of the 2x upscale of a bicubic-downscaled crop (real Ren'Py art)")
 save_fig(fig, "quality_crops")
-display(fig)
-plt.close(fig)
+viz.show(fig)
 
 # %% [markdown]
 # ## 12. Headline numbers

@@ -38,7 +38,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import acg2vec_lab
-from acg2vec_lab import load_config, record, runtime, save_fig
+from acg2vec_lab import load_config, record, runtime, save_fig, viz
 from acg2vec_lab.config import variant_for
 from acg2vec_lab.paths import checkpoint_dir
 
@@ -165,7 +165,7 @@ ckpt = checkpoint_dir("acgvoc2vec", variant_for(PROFILE))
 run = TR.train(cfg, sample, ckpt_dir=ckpt, resume=True)
 print(f"steps {run['step']}/{run['total_steps']} (resumed from {run['resumed_from']}), "
       f"{run['seconds']:.0f} s, pairs sampled {len(sample)}")
-fig = plots.loss_curve(run["history"])
+fig = viz.loss_curves(run["history"], title="acgvoc2vec fine-tuning: MNRL loss")
 save_fig(fig, "mnrl_loss")
 sample["kind"].value_counts()
 
@@ -234,12 +234,14 @@ pd.DataFrame(q @ q.T, index=["舰娘", "艦これ", "kancolle"], columns=["舰�
 # %% [markdown]
 # ## 8. A map of titles: by language and by work
 # UMAP of the fine-tuned vectors of every title of some held-out anime. A good multilingual embedder
-# mixes languages and groups the titles of one work.
+# mixes languages and groups the titles of one work. The title carries the UMAP parameters and seed; on the
+# work panel the works with the most titles get the fixed palette's colours and the rest are grey.
 
 # %%
 mapped = E.titles_for_map(pairs, anime, cfg.umap_anime, seed=SEED)
 vecs = enc_after.side("title_title", "a")(list(mapped["text"]))
-fig, xy = plots.umap_titles(vecs, mapped["lang"], mapped["anime_id"], seed=SEED, title="fine-tuned")
+colourings = {"language": list(mapped["lang"]), "work": [f"anime {a}" for a in mapped["anime_id"]]}
+fig, _ = viz.umap_map(vecs, colourings, "acgvoc2vec fine-tuned, held-out titles", seed=SEED)  # viz's UMAP defaults
 save_fig(fig, "umap_titles")
 same_work = plots.same_work_neighbour_rate(vecs, mapped["anime_id"])
 print(f"{len(mapped)} titles of {mapped['anime_id'].nunique()} anime; nearest other title is the same work: {same_work:.2f}")

@@ -154,9 +154,9 @@ else:
     print(f"bookmark-bin colouring left out: {ds.scores_note}")
 coords = {}
 for name in vectors:
-    coords[name] = viz.umap_embed(vectors[name], cfg.umap_n_neighbors, cfg.umap_min_dist, SEED, pca=cfg.umap_pca)
     label = f"{name} [{weights.set_index('name').loc[name, 'status']}]"
-    fig = viz.map_panels(coords[name], colourings, label, cfg.umap_n_neighbors, cfg.umap_min_dist, SEED, palette)
+    fig, coords[name] = viz.umap_map(vectors[name], colourings, label, cfg.umap_n_neighbors, cfg.umap_min_dist, SEED,
+                                     pca=cfg.umap_pca, colors=palette)
     save_fig(stamp_figure(fig, ds), f"map_{name}")  # stamps SYNTHETIC (or the real folder) into the title
     viz.show(fig)
 

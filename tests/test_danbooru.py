@@ -206,3 +206,14 @@ def test_deepdanbooru_project_rejects_unsafe_records(tmp_path):
         read_deepdanbooru_project(proj)
     with pytest.raises(DanbooruFormatError, match="no project.json"):
         read_deepdanbooru_project(tmp_path / "missing")
+
+
+def test_one_block_parser_behind_every_categories_json_reader():
+    from acg2vec_lab.tagging.categories import RATING_TAGS, block_names, categories_from_blocks
+
+    blocks = [{"name": "Character", "start_index": 3}, {"name": "General", "start_index": 1},
+              {"name": "System", "start_index": 5}, {"name": "Meta", "start_index": 5}]  # unsorted; a tie at 5
+    assert block_names(7, blocks) == ["", "General", "General", "Character", "Character", "Meta", "Meta"]
+    assert categories_from_blocks(["a", "b", "c", "d", "e", "f", "rating:general"], blocks) == [0, 0, 0, 4, 4, 5, 9]
+    assert block_names(2, [{"name": "General", "start_index": 4}]) == ["", ""]  # a block past the end
+    assert list(RATING_TAGS) == ["g", "s", "q", "e"] and RATING_TAGS["s"] == "rating:sensitive"

@@ -66,3 +66,12 @@ def test_leakage_check_by_key():
 
 def test_union_find_transitive():
     assert dedup.duplicate_groups([(0, 1), (1, 2), (4, 5)], 6) == [[0, 1, 2], [4, 5]]
+
+
+def test_cross_split_pairs_is_the_key_leak_check_of_both_callers():
+    pairs, within = dedup.cross_split_pairs([("train", "1", "h"), ("train", "2", "h"), ("test", "3", "h"),
+                                             ("val", "4", "g")])
+    assert pairs == [("train", "1", "test", "3"), ("train", "2", "test", "3")] and within == 1
+    # leakage_check is the same check on keys alone: a key repeated inside one split is one key
+    rep = dedup.leakage_check({"train": ["h", "h"], "test": ["h"], "val": ["g"]})
+    assert rep.to_dict("records") == [{"key": "h", "split_a": "train", "split_b": "test"}]

@@ -14,6 +14,7 @@ from acg2vec_lab.config import PROFILES, load_config
 from acg2vec_lab.models.deepdanbooru import tf_model as T
 from acg2vec_lab.models.deepdanbooru.config import DeepDanbooruConfig
 from acg2vec_lab.port.bn import fold_bn
+from acg2vec_lab.port.layout import hwio_to_oihw, oihw_to_hwio
 from acg2vec_lab.port.padding import same_padding
 
 
@@ -175,7 +176,7 @@ def test_fold_bn_equals_conv_then_bn():
     wf, bf = fold_bn(w, g, b, m, v, eps=1e-3)
     out = F.conv2d(x, torch.from_numpy(wf), torch.from_numpy(bf))
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=5e-5)
-    wh, bh = fold_bn(np.transpose(w, (2, 3, 1, 0)), g, b, m, v, layout="hwio")
-    np.testing.assert_allclose(np.transpose(wh, (3, 2, 0, 1)), wf, rtol=1e-6)
+    wh, bh = fold_bn(oihw_to_hwio(w), g, b, m, v, layout="hwio")
+    np.testing.assert_allclose(hwio_to_oihw(wh), wf, rtol=1e-6)
     with pytest.raises(ValueError, match="output channels"):
         fold_bn(w, g[:4], b[:4], m[:4], v[:4])

@@ -8,12 +8,8 @@ import acg2vec_lab  # noqa: F401  (before tensorflow)
 from acg2vec_lab.config import load_config
 from acg2vec_lab.models.deepdanbooru import loaders as L
 from acg2vec_lab.models.deepdanbooru import tf_model as T
-from acg2vec_lab.models.deepdanbooru.illust2vec import (
-    build_illust2vec,
-    build_trunk_embedder,
-    describe_cut,
-    embedding_dim,
-)
+from acg2vec_lab.models.deepdanbooru.illust2vec import build_illust2vec, describe_cut, embedding_dim
+from acg2vec_lab.models.deepix.model import trunk_embeddings, trunk_model
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +37,8 @@ def test_two_outputs_match_tagger_and_cut(tiny, cut):
     info = describe_cut(model, cut)
     feat = keras.Model(model.input, model.get_layer(info["layer"]).output)(_x(), training=False)
     np.testing.assert_allclose(emb, np.asarray(feat).mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(build_trunk_embedder(model, cut)(_x(), training=False)), emb, atol=1e-6)
+    # the embedding-only path (trunk sub-model, then the mean over positions) gives the same vectors
+    np.testing.assert_allclose(trunk_embeddings(trunk_model(model, cut), _x(), l2_normalize=False), emb, atol=1e-6)
     # the stage-3 placement of the tiny network
     assert info["stage"] == 3 and info["shape"][-1] == 64
     if cut == "activation_96":

@@ -111,7 +111,7 @@ def test_tiling_exact_matches_whole_cache_does_not():
     exact = _nhwc(tiling.torch_upscale(m, x, mode="exact", tile=48))
     cache = _nhwc(tiling.torch_upscale(m, x, mode="cache", tile=48))
     assert np.abs(exact - whole).max() < 1e-4  # float summation order only (measured 2e-5)
-    assert np.abs(cache - whole).max() > 1e-3  # the reference semantics really differ (measured ~2e-2)  # the reference semantics really differ
+    assert np.abs(cache - whole).max() > 1e-3  # the reference semantics really differ (measured ~2e-2)
     tfm = convert.tf_from_torch(m)
     exact_tf = tiling.tf_upscale(tfm, x.numpy().transpose(0, 2, 3, 1), mode="exact", tile=32)
     assert np.abs(exact_tf - whole).max() < 1e-4

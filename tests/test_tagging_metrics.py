@@ -133,3 +133,33 @@ def test_per_category_optimal_thresholds_fit_each_category(data):
         idx = cats == c
         best = max([0.3, 0.5, 0.7], key=lambda g: M.f1_scores(y[:, idx], probs[:, idx] >= g)["micro_f1"])
         assert t == best
+
+
+def test_strategy_predictions_give_the_hand_computed_tags():
+    # tags: 0 general, 1 general without a val positive, 2 character, 3-4 the rating block
+    cats = [0, 0, 4, 9, 9]
+    y_val = np.array([[1, 0, 1, 1, 0], [1, 0, 0, 0, 1], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]], dtype=bool)
+    probs_val = np.array([[0.90, 0.05, 0.80, 0.70, 0.30],
+                          [0.30, 0.05, 0.20, 0.20, 0.80],
+                          [0.28, 0.05, 0.25, 0.60, 0.40],
+                          [0.10, 0.05, 0.60, 0.40, 0.60]])
+    # p_eq_r pools the non-rating val scores: 0.9+ 0.8+ 0.6- 0.3+ | 0.28- 0.25+ ... (4 positives); P = R
+    # (3/4) first at the 4th score, so one threshold 0.30 for every tag. per_tag (F1-optimal on val):
+    # tag 0 at 0.30 (both positives, F1 1), tag 1 has no positive -> the general default 0.35,
+    # tag 2 at 0.25 (F1 0.8: 2 of 3 predicted; 0.80 alone gives 0.67, 0.60 gives 0.5).
+    probs_test = np.array([[0.60, 0.40, 0.70, 0.30, 0.70],
+                           [0.32, 0.20, 0.90, 0.80, 0.20],
+                           [0.20, 0.33, 0.27, 0.45, 0.55]])
+    T, F = True, False
+    expected = {
+        "fixed@0.5": [[T, F, T, F, T], [F, F, T, T, F], [F, F, F, F, T]],
+        "category": [[T, T, F, F, T], [F, F, T, T, F], [F, F, F, F, T]],  # general 0.35, character 0.85
+        "p_eq_r": [[T, T, T, F, T], [T, F, T, T, F], [F, T, F, F, T]],  # 0.30 everywhere
+        "per_tag": [[T, T, T, F, T], [T, F, T, T, F], [F, F, T, F, T]],  # 0.30 / 0.35 / 0.25
+        # largest gap per image over all five scores, ratings included: 0.6|0.4, 0.8|0.32, 0.45|0.33
+        "mcut": [[T, F, T, F, T], [F, F, T, T, F], [F, F, F, T, T]],
+    }
+    got = M.strategy_predictions(y_val, probs_val, probs_test, cats)
+    assert {name: p.tolist() for name, p in got.items()} == expected
+    # the strategies differ from each other on this example, so a swapped or mis-fitted one fails
+    assert len({str(v) for v in expected.values()}) == len(expected)

@@ -82,3 +82,90 @@ def test_show_displays_once_and_closes(monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     fig = viz.similarity_heatmap(np.eye(2), ["a", "b"], "t")
     assert viz.show(fig) is None and shown == [fig] and fig.number not in plt.get_fignums()
+
+
+def test_image_grid_cells_frames_and_per_row_colormaps():
+    img = np.zeros((8, 8, 3), np.uint8)
+    grey = np.linspace(0, 1, 64).reshape(8, 8)
+    fig = viz.image_grid([[img, img, None], [grey]], titles=[["a", "b", ""], ["edges"]],
+                         frames=[[None, "#123456", None], [None]], row_labels=["rgb", "grad"],
+                         cmap=[None, "magma"], vmin=[None, 0.0], vmax=[None, 0.5], captions=[["x\ny", "", ""], [""]])
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [axes[0, 0].get_title(), axes[0, 1].get_title(), axes[1, 0].get_title()] == ["a", "b", "edges"]
+    assert not axes[0, 2].axison and not axes[1, 1].axison and not axes[1, 2].axison  # None and short rows
+    assert not axes[0, 0].spines["left"].get_visible()
+    assert matplotlib.colors.to_hex(axes[0, 1].spines["top"].get_edgecolor()) == "#123456"
+    im = axes[1, 0].get_images()[0]
+    assert im.get_cmap().name == "magma" and im.get_clim() == (0.0, 0.5)
+    assert axes[1, 0].get_ylabel() == "grad" and axes[0, 0].texts[0].get_text() == "x\ny"
+    assert [len(r) for r in viz.rows_of(list(range(7)), 3)] == [3, 3, 1]
+    with pytest.raises(ValueError, match="cmap has 3 entries for 2 rows"):
+        viz.image_grid([[img], [img]], cmap=["a", "b", "c"])
+    with pytest.raises(ValueError, match="no images"):
+        viz.image_grid([])
+
+
+def test_loss_curves_one_or_many():
+    fig = viz.loss_curves([3.0, 2.0, 1.5], title="MNRL loss")
+    ax = fig.axes[0]
+    assert ax.get_title() == "MNRL loss" and ax.get_legend() is None
+    assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3] and list(ax.get_lines()[0].get_ydata()) == [3.0, 2.0, 1.5]
+    fig2 = viz.loss_curves({"random": [2, 1], "e5 text": [1.5, 1.0, 0.5]}, ylabel="contrastive loss")
+    ax2 = fig2.axes[0]
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["random", "e5 text"]
+    assert ax2.get_ylabel() == "contrastive loss" and len(ax2.get_lines()[1].get_xdata()) == 3
+
+
+def test_umap_map_embeds_once_and_titles_with_parameters(monkeypatch):
+    calls = []
+
+    def fake_embed(x, n_neighbors, min_dist, seed, pca=None, metric="cosine"):
+        calls.append((n_neighbors, min_dist, seed, pca, metric))
+        return np.asarray(x)[:, :2]
+
+    monkeypatch.setattr(viz, "umap_embed", fake_embed)
+    x = np.random.default_rng(0).normal(size=(12, 4))
+    fig, coords = viz.umap_map(x, {"language": ["ja", "en"] * 6, "work": ["w1"] * 6 + ["w2"] * 6},
+                               "acgvoc2vec", n_neighbors=7, min_dist=0.2, seed=5)
+    assert calls == [(7, 0.2, 5, None, "cosine")] and np.array_equal(coords, x[:, :2])
+    title = fig._suptitle.get_text()
+    assert title == viz.map_title("acgvoc2vec", 7, 0.2, 5)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["colour: language", "colour: work"]
+
+
+def test_grouped_bars_heights_gaps_and_chance_line():
+    fig = viz.grouped_bars({"character": {"untuned": 0.4, "tuned": 0.6}, "bookmark_bin": {"untuned": 0.3}},
+                           "recall@10", "recall@10", chance={"character": 0.1, "bookmark_bin": 0.2})
+    ax = fig.axes[0]
+    heights = {b.get_label(): [r.get_height() for r in b] for b in ax.containers}
+    assert heights == {"untuned": [0.4, 0.3], "tuned": [0.6]}  # "tuned" has no bookmark_bin bar
+    chance = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in chance] == [[0.1, 0.1], [0.2, 0.2]]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["character", "bookmark_bin"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance", "tuned", "untuned"]
+    assert viz.grouped_bars({"s0": {"channels": 256}}, "t", "size", log2=True).axes[0].get_yscale() == "log"
+    with pytest.raises(ValueError, match="no values"):
+        viz.grouped_bars({}, "t", "y")
+
+
+def test_labelled_image_grid_of_the_data_tour():
+    from acg2vec_lab.data import tour
+
+    img = Image.new("RGB", (8, 8), "white")
+    fig = tour.plot_labelled_images([(img, {"kind": "sprite", "outfit": "a"}), (img, {"kind": "bg"})] * 2, ncols=3,
+                                    keys=("kind", "outfit"))
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert axes[0, 0].get_title() == "sprite\na" and axes[0, 1].get_title() == "bg" and not axes[1, 1].axison
+
+
+def test_post_grid_of_the_data_tour_captions_every_post():
+    from acg2vec_lab.data import tour
+    from acg2vec_lab.data.synthetic import synthetic_dataset
+
+    ds = synthetic_dataset("smoke")
+    posts = ds.posts[:5]
+    fig = tour.plot_post_grid(ds, posts, ncols=3, title="SYNTHETIC posts")
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [ax.get_title() for ax in axes.ravel()[:5]] == [f"post {p.id}" for p in posts]
+    assert axes[0, 0].texts[0].get_text() == tour._caption(posts[0]) and not axes[1, 2].axison
+    assert fig._suptitle.get_text() == "SYNTHETIC posts"

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from acg2vec_lab.io import file_digest
 from acg2vec_lab.io_safety import InputFileError, UnsafePath, parse_json_text, read_json_file
 from acg2vec_lab.io_safety import safe_join as _safe_join
 from acg2vec_lab.tagging import categories as _categories
@@ -53,7 +52,7 @@ API_TAG_FIELDS = {
     "tag_string_character": CHARACTER,
     "tag_string_meta": META,
 }
-RATINGS = ("g", "s", "q", "e")
+RATINGS = tuple(_categories.RATING_TAGS)  # ("g", "s", "q", "e")
 LAYOUTS = {
     "danbooru2021": "{bucket}/{id}.{ext}",
     "flat": "{id}.{ext}",
@@ -471,8 +470,6 @@ DEEPDANBOORU_PROJECT_DEFAULTS: dict[str, Any] = {
     "shift_range": [-0.1, 0.1],
     "mixed_precision": False,
 }
-SYSTEM_TAGS = ("rating:general", "rating:sensitive", "rating:questionable", "rating:explicit")
-_RATING_SYSTEM = dict(zip(RATINGS, SYSTEM_TAGS))
 
 
 @dataclass
@@ -510,11 +507,8 @@ class DeepDanbooruProject:
         return found, skipped
 
     def category_of(self, index: int) -> str:
-        name = ""
-        for c in sorted(self.categories, key=lambda c: c["start_index"]):
-            if index >= c["start_index"]:
-                name = c["name"]
-        return name
+        """The ``categories.json`` block name of tag position ``index`` (``""`` before the first block)."""
+        return _categories.block_names(index + 1, self.categories)[index] if index >= 0 else ""
 
     def training_records(self) -> list[dict[str, Any]]:
         """Rows DeepDanbooru trains on: png/jpg/jpeg with ``tag_count_general >= minimum_tag_count``."""
@@ -557,7 +551,7 @@ def write_deepdanbooru_project(
     counts = Counter(t for p in posts for t in p.tags)
     general = sorted({t.name for t, c in counts.items() if t.category == GENERAL and c >= min_tag_count}, key=_natural_key)
     character = sorted({t.name for t, c in counts.items() if t.category == CHARACTER and c >= min_tag_count}, key=_natural_key)
-    system = list(SYSTEM_TAGS) if include_ratings else []
+    system = list(_categories.RATING_TAGS.values()) if include_ratings else []
     write_text(path / "tags.txt", "\n".join(general + character + system) + "\n")
     write_text(path / "tags-general.txt", "\n".join(general) + "\n")
     write_text(path / "tags-character.txt", "\n".join(character) + "\n")
@@ -578,7 +572,7 @@ def write_deepdanbooru_project(
         for p in posts:
             names = [t.name for t in p.tags]
             if include_ratings:
-                names.append(_RATING_SYSTEM[p.rating])
+                names.append(_categories.RATING_TAGS[p.rating])
             rows.append((p.id, p.md5, p.file_ext, " ".join(names), sum(t.category == GENERAL for t in p.tags)))
         con.executemany("INSERT INTO posts VALUES (?, ?, ?, ?, ?)", rows)
         con.commit()
@@ -659,6 +653,3 @@ def read_deepdanbooru_project(path: str | os.PathLike) -> DeepDanbooruProject:
 def _natural_key(s: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", s)]
 
-
-def file_md5(path: str | os.PathLike) -> str:
-    return file_digest(path, "md5")

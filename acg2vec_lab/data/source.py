@@ -84,6 +84,7 @@ from acg2vec_lab.data.danbooru import (
     read_deepdanbooru_project,
     safe_join,
 )
+from acg2vec_lab.tagging.categories import RATING_TAGS, block_names
 
 SYNTHETIC_NAMES = ("synthetic",)
 PIXIV_ALIASES = {"bookmark_count": ("bookmark_count", "total_bookmarks", "bookmarks"),
@@ -91,8 +92,7 @@ PIXIV_ALIASES = {"bookmark_count": ("bookmark_count", "total_bookmarks", "bookma
                  "sanity_level": ("sanity_level",)}
 SANITY_OF_RATING = {"g": 2, "s": 4, "q": 6, "e": 6}
 VIEWS_PER_BOOKMARK = 10
-RATING_OF_SYSTEM_TAG = {"rating:general": "g", "rating:safe": "g", "rating:sensitive": "s",
-                        "rating:questionable": "q", "rating:explicit": "e"}
+RATING_OF_SYSTEM_TAG = {"rating:safe": "g", **{tag: r for r, tag in RATING_TAGS.items()}}  # + the pre-2022 "safe"
 _BLOCK_CODES = {"general": GENERAL, "character": CHARACTER, "artist": ARTIST, "copyright": COPYRIGHT, "meta": META}
 IMAGE_ROOTS = ("original", "512px", "images", ".")
 LAYOUT_CANDIDATES = ("danbooru2021", "flat", "md5", "{bucket}/{id}.jpg")
@@ -258,16 +258,9 @@ def _tag_categories(project: Any) -> dict[str, int]:
             if f.is_file():
                 cats.update({t.strip(): code for t in f.read_text(encoding="utf-8").splitlines() if t.strip()})
         return {t: cats.get(t, GENERAL) for t in tags}
-    blocks = sorted(project.categories, key=lambda b: int(b["start_index"]))
-    out: dict[str, int] = {}
-    for i, tag in enumerate(project.tags):
-        name = ""
-        for b in blocks:
-            if i >= int(b["start_index"]):
-                name = str(b["name"]).lower()
-        if not tag.startswith("rating:"):
-            out[tag] = _BLOCK_CODES.get(name, GENERAL)
-    return out
+    names = block_names(len(project.tags), project.categories)
+    return {tag: _BLOCK_CODES.get(name.lower(), GENERAL) for tag, name in zip(project.tags, names)
+            if not tag.startswith("rating:")}
 
 
 def _from_deepdanbooru(root: Path, cfg: RealDataConfig, explicit_min: int | None) -> DanbooruDataset:

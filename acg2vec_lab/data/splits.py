@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from acg2vec_lab.io import file_digest
+from acg2vec_lab.retrieval.dedup import cross_split_pairs, hamming_matrix, perceptual_hashes
 
 SPLITS = ("train", "val", "test")
 
@@ -60,19 +60,6 @@ class LeakReport:
                 "phash_candidates_rejected": self.candidates_rejected}
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    return file_digest(path, "sha256")
-
-
-def perceptual_hash(path: str | os.PathLike) -> np.ndarray:
-    """64-bit DCT perceptual hash (``imagehash.phash``) of the image, as a bool array of 64."""
-    import imagehash
-
-    from acg2vec_lab.data.images import load_image
-
-    return np.asarray(imagehash.phash(load_image(path)).hash, dtype=bool).reshape(-1)
-
-
 def thumbnail(path: str | os.PathLike, size: int = 32) -> np.ndarray:
     """The image as a ``size x size`` RGB float array in [0, 1] (aspect ignored, area-averaged)."""
     from PIL import Image
@@ -85,7 +72,7 @@ def thumbnail(path: str | os.PathLike, size: int = 32) -> np.ndarray:
 def find_leaks(
     items: Sequence[tuple[str, str, str | os.PathLike]],
     phash_threshold: int = 4,
-    hasher: Callable[[str | os.PathLike], np.ndarray] = perceptual_hash,
+    hasher: Callable[[str | os.PathLike], np.ndarray] | None = None,
     max_thumb_diff: float | None = 0.02,
 ) -> LeakReport:
     """Duplicates of one picture across different splits.
@@ -94,32 +81,25 @@ def find_leaks(
         items: ``(split, item_id, image_path)`` triples.
         phash_threshold: two images whose perceptual hashes differ in at most this many of 64 bits
             count as the same picture (0 = identical hashes only; < 0 disables the perceptual check).
-        hasher: path -> bool hash bits (default :func:`perceptual_hash`).
+        hasher: path -> bool hash bits (default: the 64-bit ``imagehash.phash`` of
+            :func:`acg2vec_lab.retrieval.dedup.perceptual_hashes`).
         max_thumb_diff: a phash candidate is a leak only if the mean absolute difference of the two
             32x32 thumbnails is at most this (``None``: every phash candidate is a leak).
     """
     report = LeakReport(n_items=len(items), threshold=phash_threshold)
-    by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for split, item_id, path in items:
-        by_sha[file_sha256(path)].append((split, str(item_id)))
-    for group in by_sha.values():
-        for i in range(len(group)):
-            for j in range(i + 1, len(group)):
-                (sa, ia), (sb, ib) = group[i], group[j]
-                if sa != sb:
-                    report.exact.append((sa, ia, sb, ib))
-                else:
-                    report.within_split_exact += 1
+    report.exact, report.within_split_exact = cross_split_pairs(
+        (split, str(item_id), file_digest(path, "sha256")) for split, item_id, path in items)
     if phash_threshold < 0 or not items:
         return report
     exact_pairs = {frozenset([(a, b), (c, d)]) for a, b, c, d in report.exact}
-    bits = np.stack([hasher(path) for _, _, path in items]).astype(np.uint8)
+    paths = [path for _, _, path in items]
+    bits = perceptual_hashes(paths) if hasher is None else np.stack([hasher(path) for path in paths])
     splits = np.array([s for s, _, _ in items])
     ids = [str(i) for _, i, _ in items]
-    # Hamming distances between every pair, one row block at a time (n^2 * 64 bits stays small).
+    # Hamming distances between every pair, one row block at a time (n^2 distances stay small).
     for start in range(0, len(items), 512):
         block = bits[start:start + 512]
-        dist = (block[:, None, :] != bits[None, :, :]).sum(-1)
+        dist = hamming_matrix(block, bits)
         rows, cols = np.nonzero(dist <= phash_threshold)
         for r, c in zip(rows, cols):
             a = start + int(r)

@@ -16,6 +16,7 @@ import pandas as pd
 from acg2vec_lab.data.danbooru import CATEGORY_NAMES, DanbooruDataset, Post
 from acg2vec_lab.data.labels import BOOKMARK_EDGES, SANITY_EDGES, VIEW_EDGES, bin_labels, to_bins
 from acg2vec_lab.data.splits import SPLITS, split_of
+from acg2vec_lab.tagging.categories import CATEGORY_CHARACTER
 
 CATEGORY_ORDER = ("character", "copyright", "artist", "general", "meta")
 
@@ -121,38 +122,25 @@ def _caption(post: Post, width: int = 34, max_general: int = 8) -> str:
 
 
 def plot_post_grid(ds: DanbooruDataset, posts: Sequence[Post], ncols: int = 4, title: str | None = None):
-    """Images with their tags by category underneath (character, copyright, general, rating, labels)."""
-    import matplotlib.pyplot as plt
-
+    """Images with their tags by category underneath (character, copyright, general, rating, labels):
+    a :func:`acg2vec_lab.viz.image_grid` of ``ncols`` columns."""
+    from acg2vec_lab import viz
     from acg2vec_lab.data.images import load_image
 
-    nrows = int(np.ceil(len(posts) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 5.2 * nrows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, p in zip(axes.ravel(), posts):
-        ax.imshow(load_image(ds.image_path(p)))
-        ax.set_title(f"post {p.id}", fontsize=8)
-        ax.text(0.0, -0.03, _caption(p), transform=ax.transAxes, va="top", ha="left", fontsize=6.5, family="monospace")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return viz.image_grid(viz.rows_of([load_image(ds.image_path(p)) for p in posts], ncols),
+                          titles=viz.rows_of([f"post {p.id}" for p in posts], ncols),
+                          captions=viz.rows_of([_caption(p) for p in posts], ncols),
+                          cell=(3.3, 5.2), title_size=8, suptitle=title or "")
 
 
 def plot_labelled_images(items: Sequence[tuple[Any, dict]], ncols: int = 6, keys: Sequence[str] = ("file",)):
-    """A grid of ``(PIL image, labels)`` with chosen label fields as titles (e.g. the Ren'Py set)."""
-    import matplotlib.pyplot as plt
+    """A grid of ``(PIL image, labels)`` with chosen label fields as titles (e.g. the Ren'Py set):
+    a :func:`acg2vec_lab.viz.image_grid` of ``ncols`` columns."""
+    from acg2vec_lab import viz
 
-    nrows = int(np.ceil(len(items) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 3.0 * nrows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, (im, labels) in zip(axes.ravel(), items):
-        ax.imshow(im)
-        ax.set_title("\n".join(str(labels.get(k)) for k in keys if labels.get(k) is not None), fontsize=7)
-    fig.tight_layout()
-    return fig
+    titles = ["\n".join(str(labels.get(k)) for k in keys if labels.get(k) is not None) for _, labels in items]
+    return viz.image_grid(viz.rows_of([im for im, _ in items], ncols), titles=viz.rows_of(titles, ncols),
+                          cell=(2.6, 3.0))
 
 
 def split_table(ds: DanbooruDataset) -> pd.DataFrame:
@@ -160,7 +148,7 @@ def split_table(ds: DanbooruDataset) -> pd.DataFrame:
     rows = []
     for s in SPLITS:
         posts = ds.split(s)
-        chars = {t.name for p in posts for t in p.tags if t.category == 4}
+        chars = {t.name for p in posts for t in p.tags if t.category == CATEGORY_CHARACTER}
         rows.append({"split": s, "posts": len(posts), "characters": len(chars),
                      "mean_bookmarks": float(np.mean([p.pixiv["bookmark_count"] for p in posts])) if posts else float("nan")})
     return pd.DataFrame(rows).set_index("split")

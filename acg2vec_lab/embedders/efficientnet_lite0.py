@@ -24,7 +24,9 @@ _STATE: dict[str, Any] = {}
 
 
 def load_model() -> Any:
-    """The pretrained network (eval mode, cached per process); fetches the asset on first use."""
+    """The pretrained network (eval mode, on the package's torch device, cached per process); fetches the
+    asset on first use. The package's one EfficientNet-Lite0 loader: Pix2Score's Lite0 trunk
+    (:mod:`acg2vec_lab.models.pix2score.lite`) and the registry use it too."""
     if "model" not in _STATE:
         import torch
         from efficientnet_lite_pytorch import EfficientNet

