@@ -13,6 +13,8 @@ alternating order over ``--reps`` rounds:
   at a time, its own decoder), under ``TF_USE_LEGACY_KERAS=1``;
 * ``acg2vec fp32``: ``acg2vec-lab tag IMAGES --project-path P`` (Keras 3, batched pipeline, the original's
   decoding: ``--preprocess deepdanbooru``);
+* ``acg2vec torch bf16``: ``acg2vec-lab tag IMAGES --project-path P --precision bf16`` (the PyTorch port with
+  bfloat16 weights, channels-last);
 * ``acg2vec onnx fp32`` / ``acg2vec onnx int8``: ``acg2vec-lab tag IMAGES --weights ONNX [--precision int8]``
   on the export of the same project (``acg2vec-lab export-onnx --project-path P --int8``, static ranges from
   ``--calibration`` Ren'Py images that are not among the timed ones; the export is timed once, apart).
@@ -146,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "--project-path", str(project), "--allow-folder"],  # its default threshold 0.5
         "acg2vec fp32": lambda out: [str(VENV_BIN / "acg2vec-lab"), "tag", str(work / "images"), "--project-path",
                                      str(project), "--output-dir", str(out), *tag_args],
+        "acg2vec torch bf16": lambda out: [str(VENV_BIN / "acg2vec-lab"), "tag", str(work / "images"), "--project-path",
+                                           str(project), "--precision", "bf16", "--output-dir", str(out), *tag_args],
         "acg2vec onnx fp32": lambda out: [str(VENV_BIN / "acg2vec-lab"), "tag", str(work / "images"), "--weights",
                                           str(onnx_dir), "--output-dir", str(out), *tag_args],
         "acg2vec onnx int8": lambda out: [str(VENV_BIN / "acg2vec-lab"), "tag", str(work / "images"), "--weights",
