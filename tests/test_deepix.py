@@ -1,6 +1,8 @@
 """deepix: trunk cut by block position, ResNet-V2 stack + 15/15/5 heads, two optimizers over a true partition."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import acg2vec_lab  # noqa: F401  (before tensorflow)
@@ -33,7 +35,18 @@ def test_deepix_shapes_partition_and_differential_learning_rates():
     assert np.isfinite(hist[0]["loss"])
     dt = max(np.abs(v.numpy() - b).max() for v, b in zip(t, before_t))
     do = max(np.abs(v.numpy() - b).max() for v, b in zip(o, before_o))
-    # first SGD-momentum step moves each variable by lr * grad: the trunk (1e-5) far less than the rest (1e-2)
-    assert 0 < dt < 1e-3 < do
+    # baseline: the same model, data and step with one learning rate for both groups (the heads'). The first
+    # optimiser step moves each variable in proportion to its group's rate, so the trunk must move
+    # trunk_lr / head_lr times as far as in the baseline and the heads exactly as far (equal rates fail this)
+    keras.utils.set_random_seed(0)
+    same = build_deepix(build_tagger_model("tiny", 8), cfg)
+    bt, bo = split_variables(same)
+    base_t, base_o = [v.numpy().copy() for v in bt], [v.numpy().copy() for v in bo]
+    assert all(np.array_equal(a, b) for a, b in zip(base_t, before_t))  # the same start
+    DifferentialTrainer(same, dataclasses.replace(cfg, trunk_lr=cfg.head_lr)).fit(x, tg, epochs=1, batch_size=8)
+    dt_same = max(np.abs(v.numpy() - b).max() for v, b in zip(bt, base_t))
+    do_same = max(np.abs(v.numpy() - b).max() for v, b in zip(bo, base_o))
+    np.testing.assert_allclose(dt / dt_same, cfg.trunk_lr / cfg.head_lr, rtol=0.1)
+    np.testing.assert_allclose(do, do_same, rtol=1e-3)
     # the tagger shares the trunk's weights: fine-tuning changes the tagger too (as in ACG2vec)
     assert any(not np.array_equal(a, b) for a, b in zip(before_t, [v.numpy() for v in trunk.trainable_variables]))
